@@ -1,0 +1,32 @@
+"""Errors the CLI turns into one line and a non-zero exit.
+
+Each message names the offending file, key or value and says what to do.
+"""
+
+
+class HarnessError(Exception):
+    """A user-facing failure: bad input, impossible request, broken environment."""
+
+    exit_code = 2
+
+
+class ConfigError(HarnessError):
+    """A configuration file, key, value or flag is wrong."""
+
+
+class ModelError(HarnessError):
+    """A model file is missing, unreadable or does not match its spec."""
+
+
+class DatasetError(HarnessError):
+    """A dataset directory, val_map.txt or image is missing or unusable."""
+
+
+class PlacementError(HarnessError):
+    """A requested instance layout cannot be placed on this machine's CPUs."""
+
+
+class RunFailed(HarnessError):
+    """A benchmark run started but did not complete (worker failure, signal)."""
+
+    exit_code = 3
