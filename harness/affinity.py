@@ -1,0 +1,126 @@
+"""Pin threads to CPUs and check, from /proc, where threads may actually run.
+
+On Linux, `os.sched_setaffinity(0, cpus)` changes only the calling thread: pid 0 is the
+caller's thread id, not its process (tests/test_affinity.py checks this through
+/proc/self/task/<tid>/status). Threads inherit their creator's mask when they start, so
+an engine that pins a thread and then creates its ONNX Runtime session there gets the
+session's pool threads on the same CPUs, unless the library sets masks of its own
+(observe_threads and check_placement show which); existing threads keep their mask.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import PlacementError
+from harness.topology import format_cpulist, name_cpus, parse_cpulist
+
+# Position of "processor" (field 39 of proc(5)) after the ") " that ends the comm field.
+_PROCESSOR_AFTER_COMM = 39 - 3
+
+
+@dataclass(frozen=True)
+class ThreadObservation:
+    tid: int
+    name: str
+    allowed: tuple[int, ...]  # Cpus_allowed_list
+    last_cpu: int  # CPU the thread last ran on
+
+
+def pin_current_thread(cpus: Iterable[int]) -> None:
+    """Restrict the calling thread (only it) to `cpus`, and verify the kernel did so.
+
+    The kernel silently drops CPUs outside the cgroup cpuset or beyond the machine's CPU
+    count as long as one remains, so the mask is read back rather than trusted.
+    """
+    wanted = frozenset(cpus)
+    if not wanted:
+        raise PlacementError("cannot pin a thread to an empty CPU list; give at least one CPU")
+    try:
+        os.sched_setaffinity(0, wanted)
+    except OSError as exc:
+        raise PlacementError(
+            f"cannot pin a thread to {name_cpus(wanted)} ({exc.strerror}); choose "
+            f"CPUs this process may use: {format_cpulist(os.sched_getaffinity(0))}"
+        ) from exc
+    got = frozenset(os.sched_getaffinity(0))
+    if got != wanted:
+        raise PlacementError(
+            f"asked to pin a thread to {name_cpus(wanted)} but the kernel allowed only "
+            f"{format_cpulist(got)}; choose CPUs that are online and in this process's cpuset"
+        )
+
+
+def observe_threads(root: Path = Path("/"), pid: int | str = "self") -> list[ThreadObservation]:
+    """Every thread of process `pid` with its allowed CPUs and last CPU, sorted by tid."""
+    observations = []
+    for task in (root / "proc" / str(pid) / "task").iterdir():
+        try:
+            status = (task / "status").read_text()
+            stat = (task / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread exited between listing and reading: nothing to observe
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        allowed = parse_cpulist(fields["Cpus_allowed_list"], source=str(task / "status"))
+        # comm may itself contain spaces and ")"; the last ")" is the one that closes it.
+        after_comm = stat[stat.rindex(")") + 2 :].split()
+        observations.append(
+            ThreadObservation(
+                tid=int(task.name),
+                name=fields["Name"],
+                allowed=tuple(allowed),
+                last_cpu=int(after_comm[_PROCESSOR_AFTER_COMM]),
+            )
+        )
+    return sorted(observations, key=lambda observation: observation.tid)
+
+
+def check_placement(
+    plan_cpus_by_instance: Mapping[int, Collection[int]],
+    observations: Iterable[ThreadObservation],
+) -> list[str]:
+    """Warnings about a plan and the threads meant to run it; empty when all is well.
+
+    Pass only the threads that should belong to instances (e.g. those that appeared
+    while the sessions were created); a deliberately unpinned thread would be reported.
+    It checks exactly three things:
+    1. no CPU belongs to two instances;
+    2. every thread's allowed CPUs lie within one instance's CPUs;
+    3. every instance has at least one thread whose allowed CPUs lie within its CPUs.
+    It does not look at last_cpu: the kernel never runs a thread outside its mask.
+    """
+    ordered = sorted(plan_cpus_by_instance.items())
+    instance_cpus = {index: frozenset(cpus) for index, cpus in ordered}
+    warnings = []
+    indices = list(instance_cpus)
+    for i, first in enumerate(indices):
+        for second in indices[i + 1 :]:
+            shared = instance_cpus[first] & instance_cpus[second]
+            if shared:
+                warnings.append(
+                    f"instances {first} and {second} share {name_cpus(shared)}; "
+                    "each CPU should belong to one instance"
+                )
+    pinned: set[int] = set()
+    for thread in observations:
+        allowed = frozenset(thread.allowed)
+        homes = [index for index, cpus in instance_cpus.items() if allowed <= cpus]
+        overlapped = [index for index, cpus in instance_cpus.items() if allowed & cpus]
+        label = f"thread {thread.tid} ({thread.name}) may run on {name_cpus(allowed)}"
+        if homes:
+            pinned.update(homes)
+        elif overlapped:
+            warnings.append(
+                f"{label}, beyond the CPUs of instance(s) {', '.join(map(str, overlapped))}; "
+                "pin it within one instance's CPUs"
+            )
+        else:
+            warnings.append(f"{label}, outside every instance's CPUs")
+    for index, cpus in instance_cpus.items():
+        if index not in pinned:
+            warnings.append(
+                f"instance {index} ({name_cpus(cpus)}) has no thread pinned within its CPUs"
+            )
+    return warnings
