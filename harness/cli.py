@@ -1,0 +1,108 @@
+"""The command line: `harness [run] --scenario Offline ...` and its subcommands.
+
+Every HarnessError becomes one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from harness.config import EPS, MODES, PRECISIONS, SCENARIOS, load_config
+from harness.errors import HarnessError
+from harness.models.spec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
+
+COMMANDS = ("run",)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML file with [run], [model_spec], [batch_size] tables")
+    p.add_argument("--scenario", choices=SCENARIOS)
+    p.add_argument("--mode", choices=MODES)
+    p.add_argument("--precision", choices=PRECISIONS)
+    p.add_argument("--ep", choices=EPS, help="execution provider")
+    p.add_argument("--quick", action="store_true", default=None,
+                   help="short smoke run; the result is marked non-compliant")
+    p.add_argument("--duration", type=float, help="minimum duration in seconds (formal: 600)")
+    p.add_argument("--target-qps", type=float, help="Offline expected samples/s (default: measured)")
+    p.add_argument("--target-latency-ms", type=float, help="SingleStream expected latency (default: measured)")
+    p.add_argument("--output-dir", help="where run directories are created (default: runs)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+
+    m = p.add_argument_group("model")
+    m.add_argument("--model", help="'resnet50' (embedded, synthetic weights) or PATH.onnx")
+    m.add_argument("--preset", choices=tuple(PRESETS), help="model conventions (default: embedded / mlperf)")
+    m.add_argument("--input-name")
+    m.add_argument("--output-name")
+    m.add_argument("--layout", choices=LAYOUTS)
+    m.add_argument("--image-size", type=int)
+    m.add_argument("--resize-shorter", type=int)
+    m.add_argument("--interpolation", choices=INTERPOLATIONS)
+    m.add_argument("--mean", type=_floats, help="R,G,B")
+    m.add_argument("--std", type=_floats, help="R,G,B")
+    m.add_argument("--scale-to-unit", action="store_true", default=None)
+    m.add_argument("--output-kind", choices=OUTPUT_KINDS)
+    m.add_argument("--label-offset", type=int)
+    m.add_argument("--num-classes", type=int)
+
+    d = p.add_argument_group("data and placement")
+    d.add_argument("--dataset", help="ImageNet-layout directory (images + val_map.txt); default synthetic")
+    d.add_argument("--count", type=int, help="use only the first COUNT images")
+    d.add_argument("--instances", type=int)
+    d.add_argument("--threads", type=int, help="threads per instance")
+    d.add_argument("--batch-size", type=int)
+    d.add_argument("--cpus", help="restrict to these CPUs, e.g. 0-23")
+    d.add_argument("--smt", action="store_true", default=None, help="use SMT siblings too")
+    d.add_argument("--reserve-cores", type=int)
+
+
+SPEC_FLAGS = ("input_name", "output_name", "layout", "image_size", "resize_shorter", "interpolation",
+              "mean", "std", "scale_to_unit", "output_kind", "label_offset", "num_classes")
+
+
+def config_from_args(args: argparse.Namespace):
+    values = {k: v for k, v in vars(args).items() if k not in ("config", "command", "func") and k not in SPEC_FLAGS}
+    spec = {k: getattr(args, k) for k in SPEC_FLAGS if getattr(args, k) is not None}
+    return load_config(args.config, {**values, "model_spec": spec or None})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import run_benchmark
+    from harness.summary import print_summary
+
+    record = run_benchmark(config_from_args(args))
+    print_summary(record)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="one LoadGen test (the default command)")
+    add_run_arguments(run)
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "run")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,127 @@
+"""RunConfig: configs/defaults.toml < --config FILE < CLI flags, validated once."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.files import configs_dir
+from harness.models.spec import SPEC_KEYS
+
+SCENARIOS = ("Offline", "SingleStream")
+MODES = ("performance", "accuracy")
+PRECISIONS = ("fp32", "bf16", "int8")
+EPS = ("auto", "cpu", "openvino")
+FORMAL_DURATION_S = 600.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    scenario: str = "Offline"
+    mode: str = "performance"
+    precision: str = "fp32"
+    ep: str = "auto"
+    model: str = "resnet50"
+    preset: str | None = None  # None: "embedded" for the embedded model, else "mlperf"
+    model_spec: dict = field(default_factory=dict)  # individual spec keys over the preset
+    dataset: str | None = None  # None: the synthetic dataset
+    count: int | None = None  # use the first `count` images of the dataset
+    instances: int | None = None
+    threads: int | None = None
+    batch_size: int | None = None  # None: [batch_size] for the precision (Offline), 1 (SingleStream)
+    cpus: str | None = None  # restrict to these CPUs, e.g. "0-23"
+    smt: bool = False
+    reserve_cores: int = 0
+    quick: bool = False
+    duration: float | None = None  # minimum duration in seconds; None: 600 (formal) or quick's
+    target_qps: float | None = None  # Offline expected QPS; None: measured before the run
+    target_latency_ms: float | None = None  # SingleStream expected latency; None: measured
+    output_dir: str = "runs"
+    progress: bool = True
+    default_batch_sizes: dict = field(default_factory=dict)
+
+    @property
+    def effective_batch_size(self) -> int:
+        if self.scenario == "SingleStream":
+            return 1
+        return self.batch_size or self.default_batch_sizes.get(self.precision, 1)
+
+    @property
+    def compliant_length(self) -> bool:
+        """Whether LoadGen is held to MLPerf's minimum duration and query count."""
+        return not self.quick and (self.duration is None or self.duration >= FORMAL_DURATION_S)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+_TYPES = {f.name: f.type for f in fields(RunConfig)}
+_CHOICES = {"scenario": SCENARIOS, "mode": MODES, "precision": PRECISIONS, "ep": EPS}
+_TOML_TYPES = {"str": (str,), "str | None": (str,), "int | None": (int,), "int": (int,),
+               "float | None": (int, float), "bool": (bool,), "dict": (dict,)}
+_INTERNAL = {"default_batch_sizes"}
+
+
+def _check(key: str, value, where: str):
+    expected = _TOML_TYPES[_TYPES[key]]
+    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in expected)
+        raise ConfigError(f"{where}: key '{key}' must be {names}, got {type(value).__name__} {value!r}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{where}: key '{key}' = {value!r} is not one of {', '.join(_CHOICES[key])}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and key != "reserve_cores":
+        raise ConfigError(f"{where}: key '{key}' must be positive, got {value}")
+    if key == "model_spec":
+        unknown = sorted(set(value) - set(SPEC_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown model_spec key '{unknown[0]}'; valid: {', '.join(SPEC_KEYS)}")
+    return float(value) if _TYPES[key] == "float | None" else value
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _merge_file(values: dict, batch_sizes: dict, data: dict, where: str) -> None:
+    for table, content in data.items():
+        if table == "run" and isinstance(content, dict):
+            for key, value in content.items():
+                if key not in _TYPES or key in _INTERNAL:
+                    raise ConfigError(f"{where}: unknown key '{key}' in [run]; valid keys: "
+                                      f"{', '.join(k for k in _TYPES if k not in _INTERNAL)}")
+                values[key] = _check(key, value, where)
+        elif table == "model_spec" and isinstance(content, dict):
+            values["model_spec"] = {**values.get("model_spec", {}), **_check("model_spec", content, where)}
+        elif table == "batch_size" and isinstance(content, dict):
+            for precision, size in content.items():
+                if precision not in PRECISIONS or not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                    raise ConfigError(f"{where}: [batch_size] {precision} = {size!r}: keys must be "
+                                      f"{', '.join(PRECISIONS)} with positive integer values")
+                batch_sizes[precision] = size
+        else:
+            raise ConfigError(f"{where}: unknown table [{table}]; valid tables: [run], [model_spec], [batch_size]")
+
+
+def load_config(config_file: str | None = None, overrides: dict | None = None) -> RunConfig:
+    """Defaults, then the user's TOML file, then CLI overrides (None means not given)."""
+    values: dict = {}
+    batch_sizes: dict = {}
+    _merge_file(values, batch_sizes, _read_toml(configs_dir() / "defaults.toml"), "defaults.toml")
+    if config_file:
+        _merge_file(values, batch_sizes, _read_toml(Path(config_file)), config_file)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "model_spec":
+            values["model_spec"] = {**values.get("model_spec", {}), **value}
+        else:
+            values[key] = _check(key, value, f"--{key.replace('_', '-')}")
+    return RunConfig(**values, default_batch_sizes=batch_sizes)

@@ -1,0 +1,82 @@
+"""One ONNX Runtime session per instance, with its threads, pinning and bound buffers.
+
+The engine owns a preallocated input buffer and output buffer bound to the session
+through IOBinding: the dispatcher writes a batch into `input[:n]`, `run(n)` infers
+without allocating, and returns the class labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from harness.errors import ModelError
+from harness.models.spec import ModelSpec
+
+_NUMPY_OF_ORT = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+                 "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(float16)": np.float16}
+
+
+def session_options(threads: int, cpus: tuple[int, ...]) -> ort.SessionOptions:
+    """CPU EP options: `threads` intra-op threads; the extra ones pinned to cpus[1:].
+
+    ORT pins only the threads it creates; the calling thread (cpus[0]) is pinned by
+    the worker that calls run().
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if threads > 1 and len(cpus) >= threads:
+        opts.add_session_config_entry("session.intra_op_thread_affinities",
+                                      ";".join(str(c + 1) for c in cpus[1:threads]))
+    return opts
+
+
+class Engine:
+    def __init__(self, model_path: str, spec: ModelSpec, batch_size: int, sample_shape: tuple,
+                 sample_dtype: np.dtype, options: ort.SessionOptions, providers: list):
+        try:
+            self.session = ort.InferenceSession(str(model_path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"ONNX Runtime cannot load {model_path}: {first}") from None
+        self.spec = spec
+        self.batch_size = batch_size
+        outputs = self.session.get_outputs()
+        self.output = next((o for o in outputs if o.name == spec.output_name), outputs[0])
+        self.input = np.zeros((batch_size, *sample_shape), dtype=sample_dtype)
+        self._out_dtype = _NUMPY_OF_ORT.get(self.output.type, np.float32)
+        self._out = None
+        self._bindings: dict[int, ort.IOBinding] = {}
+
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def _binding(self, n: int) -> ort.IOBinding:
+        binding = self._bindings.get(n)
+        if binding is None:
+            if self._out is None:
+                # The output's width (classes, or 1 for argmax) is only known after a run.
+                probe = self.session.run([self.output.name], {self.spec.input_name: self.input[:1]})[0]
+                self._out = np.zeros((self.batch_size, *probe.shape[1:]), dtype=probe.dtype)
+            binding = self.session.io_binding()
+            x, y = self.input[:n], self._out[:n]
+            binding.bind_input(self.spec.input_name, "cpu", 0, x.dtype, x.shape, x.ctypes.data)
+            binding.bind_output(self.output.name, "cpu", 0, y.dtype, y.shape, y.ctypes.data)
+            self._bindings[n] = binding
+        return binding
+
+    def run(self, n: int) -> np.ndarray:
+        """Infer input[:n]; return n int32 labels with the spec's label offset applied."""
+        self.session.run_with_iobinding(self._binding(n))
+        out = self._out[:n].reshape(n, -1)
+        if self.spec.output_kind == "argmax":
+            labels = out[:, 0].astype(np.int32)
+        else:
+            labels = out.argmax(axis=1).astype(np.int32)
+        if self.spec.label_offset:
+            labels -= self.spec.label_offset
+        return labels

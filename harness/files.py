@@ -1,0 +1,68 @@
+"""Where harness keeps its files, and how it writes them without losing any."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def cache_root() -> Path:
+    """The cache directory: $HARNESS_CACHE, else ~/.cache/harness."""
+    env = os.environ.get("HARNESS_CACHE")
+    root = Path(env) if env else Path.home() / ".cache" / "harness"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".probe-")
+        probe.close()
+    except OSError as exc:
+        raise HarnessError(
+            f"cache directory {root} is not writable ({exc.strerror}); "
+            "set HARNESS_CACHE to a writable directory") from None
+    return root
+
+
+def configs_dir() -> Path:
+    """configs/: beside the package in a checkout, packaged as harness.configs in a wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "configs"
+    if (checkout / "defaults.toml").is_file():
+        return checkout
+    from importlib import resources
+
+    return Path(str(resources.files("harness.configs")))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from other users
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,205 @@
+"""One benchmark run, end to end: prepare, run the LoadGen test in a child, record.
+
+The parent prepares everything that can be prepared before timing (model file,
+preprocessed cache, placement), then supervises the child that runs LoadGen: it
+shows progress, and ends the test cleanly on a worker failure, a hang, SIGINT or
+SIGTERM. Whatever happens, the run directory ends with a run.json that says so.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from harness import __version__
+from harness.accuracy import top1
+from harness.config import RunConfig
+from harness.data.cache import open_cache
+from harness.data.imagenet import read_dataset
+from harness.data.synthetic import make_synthetic_dataset, synthetic_dataset_dir
+from harness.errors import HarnessError, RunFailed
+from harness.files import atomic_write_json, atomic_write_text, cache_root
+from harness.models import SYNTHETIC_WEIGHTS_NOTE, ModelArtifact, resolve_model
+from harness.models.spec import spec_from
+from harness.placement import Plan, plan_instances
+from harness.results import read_detail_log, headline
+from harness.sysinfo import system_info
+from harness.testprocess import TestJob, run_test
+from harness.topology import parse_cpulist, read_topology
+from harness.userconf import PERFORMANCE_SAMPLE_COUNT, LoadGenSettings
+
+SYNTHETIC_COUNT = PERFORMANCE_SAMPLE_COUNT
+STALL_TIMEOUT_S = 300.0  # no completed sample for this long after calibration: a hang
+
+
+@dataclass
+class RunRecord:
+    """run.json, rewritten atomically as the run advances."""
+
+    run_dir: Path
+    data: dict = field(default_factory=dict)
+
+    def update(self, **values) -> None:
+        self.data.update(values)
+        atomic_write_json(self.run_dir / "run.json", self.data)
+
+
+def new_run_dir(cfg: RunConfig, model_name: str) -> Path:
+    """runs/<timestamp>-<model>-<precision>-<scenario>-<mode>[-N]: never an existing one."""
+    root = Path(cfg.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{model_name}-{cfg.precision}-{cfg.scenario}-{cfg.mode}"
+    for n in range(1, 10_000):
+        path = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()  # atomic: fails if another run took the name first
+            return path
+        except FileExistsError:
+            continue
+    raise HarnessError(f"cannot create a new run directory under {root}")
+
+
+def _dataset(cfg: RunConfig, num_classes: int):
+    if cfg.dataset:
+        return read_dataset(Path(cfg.dataset), num_classes, cfg.count)
+    count = cfg.count or SYNTHETIC_COUNT
+    root = make_synthetic_dataset(synthetic_dataset_dir(cache_root(), count), count=count,
+                                  num_classes=num_classes)
+    return read_dataset(root, num_classes, count, synthetic=True)
+
+
+def _plan(cfg: RunConfig) -> Plan:
+    topology = read_topology()
+    cpus = parse_cpulist(cfg.cpus, "--cpus") if cfg.cpus else None
+    instances, threads = cfg.instances, cfg.threads
+    if cfg.scenario == "SingleStream" and instances is None:
+        instances = 1  # one query at a time: a second instance would only sit idle
+    return plan_instances(topology, instances, threads, cfg.effective_batch_size, smt=cfg.smt,
+                          reserve_cores=cfg.reserve_cores, cpus=cpus), topology
+
+
+def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audit_config: Path | None = None,
+                  echo=print) -> dict:
+    """Run one test; return run.json's content. Raises RunFailed if it did not complete."""
+    preset = cfg.preset or ("embedded" if cfg.model == "resnet50" else "mlperf")
+    spec = spec_from(preset, cfg.model_spec)
+    artifact = resolve_model(cfg.model, spec)
+    plan, topology = _plan(cfg)
+    dataset = _dataset(cfg, spec.num_classes)
+    run_dir = new_run_dir(cfg, artifact.name)
+    record = RunRecord(run_dir, {
+        "harness_version": __version__, "status": "preparing", "run_id": run_dir.name,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.to_json(), "model": artifact.to_json(), "dataset": dataset.to_json(),
+        "placement": {"description": plan.description,
+                      "instances": [vars(i) for i in plan.instances],
+                      "reserved_cpus": list(plan.reserved_cpus)},
+        "system": system_info(topology),
+        "compliant_length": cfg.compliant_length,
+        "notes": [SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [],
+    })
+    echo(f"run {run_dir}")
+    echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
+    echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
+    samples = open_cache(dataset, spec.preprocess_params(), cache_root(), progress=cfg.progress)
+    job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=str(artifact.path), spec=spec,
+                  samples_path=samples.filename, instances=plan.instances,
+                  loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
+                  target=cfg.target_qps if cfg.scenario == "Offline" else cfg.target_latency_ms,
+                  audit_config=audit_config)
+    record.update(status="running")
+    outcome = supervise(job, record, cfg, stall_timeout_s, echo)
+    if outcome is not None:
+        record.update(status="FAILED", failure=outcome,
+                      finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        raise RunFailed(f"run FAILED: {outcome.splitlines()[-1] if outcome else 'unknown'}; "
+                        f"logs kept in {run_dir}")
+    finish(run_dir, record, cfg, artifact, dataset.labels)
+    return record.data
+
+
+def supervise(job: TestJob, record: RunRecord, cfg: RunConfig, stall_timeout_s: float, echo) -> str | None:
+    """Run the child to completion; return None, or the reason it was stopped."""
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    child = ctx.Process(target=run_test, args=(job, events), name="harness-loadgen", daemon=True)
+    caught: list[str] = []
+    previous = {s: signal.signal(s, lambda num, _f: caught.append(signal.Signals(num).name))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = None
+    failure = None
+    last_progress, last_change = -1, time.monotonic()
+    try:
+        child.start()
+        while True:
+            if caught:
+                failure = f"interrupted by {caught[0]}"
+                break
+            try:
+                kind, value = events.get(timeout=0.2)
+            except queue.Empty:
+                if not child.is_alive():
+                    if child.exitcode != 0 or not record.data.get("done"):
+                        failure = failure or f"the LoadGen process exited with code {child.exitcode}"
+                    break
+                if bar is not None and time.monotonic() - last_change > stall_timeout_s:
+                    failure = f"no sample completed in {stall_timeout_s:.0f} s: the run hung"
+                    break
+                continue
+            if kind == "failed":
+                failure = value
+                break
+            if kind == "providers":
+                record.update(providers=value)
+            elif kind == "calibrated":
+                record.update(calibrated_target=value)
+                bar = tqdm(desc=f"{cfg.scenario} {cfg.mode}", unit="sample", disable=not cfg.progress,
+                           leave=False)
+                last_change = time.monotonic()
+            elif kind == "placement":
+                record.update(observed_threads=value)
+            elif kind == "progress":
+                if value != last_progress:
+                    last_progress, last_change = value, time.monotonic()
+                    bar.update(value - bar.n)
+            elif kind == "done":
+                record.data["done"] = value
+    finally:
+        if bar is not None:
+            bar.close()
+        if child.is_alive():
+            child.terminate()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+        child.join()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return failure
+
+
+def finish(run_dir: Path, record: RunRecord, cfg: RunConfig, artifact: ModelArtifact,
+           labels: np.ndarray) -> None:
+    log = read_detail_log(run_dir)
+    result = {"validity": log.get("result_validity"), **headline(log, cfg.scenario),
+              "loadgen_errors": list(log.errors), "seeds": log.seeds(),
+              "min_duration_ms": log.get("effective_min_duration_ms"),
+              "min_query_count": log.get("effective_min_query_count"),
+              "performance_sample_count": log.get("effective_performance_sample_count"),
+              "samples": record.data.pop("done", {}).get("samples")}
+    if cfg.mode == "accuracy":
+        acc = top1(run_dir, labels)
+        note = f"  # {SYNTHETIC_WEIGHTS_NOTE}" if artifact.synthetic_weights else ""
+        atomic_write_text(run_dir / "accuracy.txt", acc.line() + note + "\n")
+        result.update(top1=acc.top1, accuracy_good=acc.good, accuracy_total=acc.total)
+    record.update(status="completed", result=result,
+                  finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -1,0 +1,37 @@
+"""The short human summary printed at the end of a run, from run.json alone."""
+
+from __future__ import annotations
+
+
+def _metric(result: dict) -> str:
+    if result.get("metric") == "samples_per_second":
+        return f"{result['value']:.1f} samples/s" if result.get("value") else "no result"
+    value = result.get("value")
+    text = f"p90 latency {value / 1e6:.2f} ms" if value else "no result"
+    if result.get("early_stopping_p90_ns"):
+        text += f" (early-stopping p90 estimate {result['early_stopping_p90_ns'] / 1e6:.2f} ms)"
+    return text
+
+
+def summary_lines(record: dict) -> list[str]:
+    cfg, result = record["config"], record.get("result", {})
+    compliant = "compliant length" if record.get("compliant_length") else \
+        "NOT compliant (--quick or short --duration)"
+    lines = [
+        f"{cfg['scenario']} {cfg['mode']} {cfg['precision']}: {_metric(result)}",
+        f"  LoadGen: {result.get('validity', 'unknown')}, {compliant}, {result.get('samples')} samples",
+        f"  model: {record['model']['name']} on {', '.join(record.get('providers', []))}",
+        f"  placement: {record['placement']['description']}",
+    ]
+    if "top1" in result:
+        lines.append(f"  accuracy: top-1 {result['top1']:.3f}% ({result['accuracy_good']}/"
+                     f"{result['accuracy_total']})")
+    for error in result.get("loadgen_errors", []):
+        lines.append(f"  LoadGen error: {error}")
+    lines += [f"  note: {n}" for n in record.get("notes", [])]
+    lines.append(f"  run directory: {record['run_id']}")
+    return lines
+
+
+def print_summary(record: dict) -> None:
+    print("\n".join(summary_lines(record)))

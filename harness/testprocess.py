@@ -1,0 +1,149 @@
+"""One LoadGen test in its own process: engines, calibration, QSL, SUT, StartTest.
+
+Running each test in a child process gives LoadGen the one FromConfig call per
+process it needs, and lets the parent stop a test LoadGen itself cannot abort
+(a worker failure, Ctrl-C, a hang) while keeping whatever LoadGen logged.
+The child reports to the parent through an event queue: ("calibrated", value),
+("progress", samples), ("placement", observations), ("failed", text), ("done", info).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlperf_loadgen as lg
+import numpy as np
+
+from harness.affinity import observe_threads
+from harness.engine import Engine, session_options
+from harness.files import atomic_write_text
+from harness.models.spec import ModelSpec
+from harness.placement import Instance
+from harness.qsl import SampleStore
+from harness.sut import SUT
+from harness.userconf import LoadGenSettings, load_test_settings, render_user_conf
+
+CALIBRATION_MIN_S = 1.0  # long enough that timer noise and per-batch overhead do not dominate
+
+
+@dataclass(frozen=True)
+class TestJob:
+    run_dir: Path
+    mode: str
+    model_path: str
+    spec: ModelSpec
+    samples_path: str  # the preprocessed cache (.npy), memory-mapped
+    instances: tuple[Instance, ...]
+    loadgen: LoadGenSettings
+    target: float | None  # expected samples/s or latency ms; None: measure
+    audit_config: Path | None = None
+    progress_interval_s: float = 1.0
+
+
+def _engines(job: TestJob, sample_shape, dtype) -> list[Engine]:
+    return [Engine(job.model_path, job.spec, inst.batch_size, sample_shape, dtype,
+                   session_options(inst.threads, inst.cpus), ["CPUExecutionProvider"])
+            for inst in job.instances]
+
+
+def _calibrate(job: TestJob, engines: list[Engine], cache: np.ndarray) -> float:
+    """Samples/s over all instances (Offline) or single-sample p90 latency in ms."""
+    for e in engines:  # first runs pay for allocation and kernel selection
+        e.input[:] = cache[np.arange(e.batch_size) % len(cache)]
+        e.run(e.batch_size)
+    if job.loadgen.scenario == "SingleStream":
+        times: list[float] = []
+        while len(times) < 10 or sum(times) < CALIBRATION_MIN_S:
+            t = time.perf_counter()
+            engines[0].run(1)
+            times.append(time.perf_counter() - t)
+        return float(np.percentile(times, 90) * 1000)
+
+    done = [0] * len(engines)
+    start = time.perf_counter()
+
+    def spin(k: int, cpus: tuple[int, ...]) -> None:
+        if cpus:
+            os.sched_setaffinity(0, {cpus[0]})
+        while done[k] == 0 or time.perf_counter() - start < CALIBRATION_MIN_S:
+            engines[k].run(engines[k].batch_size)
+            done[k] += engines[k].batch_size
+
+    threads = [threading.Thread(target=spin, args=(k, i.cpus)) for k, i in enumerate(job.instances)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sum(done) / (time.perf_counter() - start)
+
+
+def run_test(job: TestJob, events) -> None:
+    """Child-process entry point."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how a Ctrl-C ends the run
+    try:
+        _run(job, events)
+    except BaseException:
+        events.put(("failed", traceback.format_exc()))
+
+
+def _run(job: TestJob, events) -> None:
+    cache = np.load(job.samples_path, mmap_mode="r")
+    engines = _engines(job, cache.shape[1:], cache.dtype)
+    events.put(("providers", engines[0].providers()))
+    target = job.target or _calibrate(job, engines, cache)
+    events.put(("calibrated", target))
+    user_conf = job.run_dir / "user.conf"
+    atomic_write_text(user_conf, render_user_conf(job.loadgen, target))
+    settings = load_test_settings(user_conf, job.loadgen.scenario, job.mode)
+
+    store = SampleStore(cache)
+    failure = threading.Event()
+
+    def on_error(exc: BaseException) -> None:
+        events.put(("failed", "".join(traceback.format_exception(exc))))
+        failure.set()
+
+    batch = job.instances[0].batch_size
+    sut = SUT(engines, [i.cpus for i in job.instances], store, batch, on_error)
+    sut.start()
+    sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
+    qsl_handle = lg.ConstructQSL(len(cache), job.loadgen.performance_sample_count, store.load, store.unload)
+
+    log_output = lg.LogOutputSettings()
+    log_output.outdir = str(job.run_dir)
+    log_output.copy_summary_to_stdout = False
+    log_settings = lg.LogSettings()
+    log_settings.log_output = log_output
+    log_settings.enable_trace = False
+
+    stop_reporting = threading.Event()
+
+    def report() -> None:
+        observed = False
+        while not stop_reporting.wait(job.progress_interval_s):
+            events.put(("progress", sut.samples_done))
+            if not observed and sut.samples_done:
+                events.put(("placement", [asdict(o) for o in observe_threads()]))
+                observed = True
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    audit = str(job.audit_config) if job.audit_config else "audit.config.absent"
+    lg.StartTestWithLogSettings(sut_handle, qsl_handle, settings, log_settings, audit)
+    stop_reporting.set()
+    reporter.join()
+    sut.stop()
+    lg.DestroyQSL(qsl_handle)
+    lg.DestroyFastSUT(sut_handle)
+    timeline = sut.timeline.array()
+    timeline = timeline[np.lexsort((timeline[:, 1], timeline[:, 0]))]  # issue order
+    np.save(job.run_dir / "timeline.npy", timeline)
+    np.save(job.run_dir / "latencies.npy", timeline[:, 1] - timeline[:, 0])
+    if not failure.is_set():
+        events.put(("done", {"samples": int(timeline[:, 2].sum())}))
