@@ -1,19 +1,21 @@
 """The command line: `harness [run] --scenario Offline ...` and its subcommands.
 
-Every HarnessError becomes one line on stderr and a non-zero exit code.
+Every HarnessError becomes one line on stderr and a non-zero exit code. A subcommand
+is a module with HELP, add_arguments(parser) and main(args) -> exit code, listed in
+COMMANDS; its heavy imports belong inside main.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 
 from harness.config import EPS, MODES, PRECISIONS, SCENARIOS, load_config
 from harness.errors import HarnessError
 from harness.models.spec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
 
-COMMANDS = ("run",)
+COMMANDS: dict[str, str] = {}  # name -> module, besides "run"
 
 
 def _floats(text: str) -> list[float]:
@@ -74,7 +76,7 @@ def config_from_args(args: argparse.Namespace):
     return load_config(args.config, {**values, "model_spec": spec or None})
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def main_run(args: argparse.Namespace) -> int:
     from harness.runner import run_benchmark
     from harness.summary import print_summary
 
@@ -88,13 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="one LoadGen test (the default command)")
     add_run_arguments(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=main_run)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(func=module.main)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0] not in ("run", *COMMANDS, "-h", "--help"):
         argv.insert(0, "run")
     parser = build_parser()
     args = parser.parse_args(argv)
