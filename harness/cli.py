@@ -18,6 +18,13 @@ from harness.models.spec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
 COMMANDS: dict[str, str] = {}  # name -> module, besides "run"
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",")]
@@ -86,7 +93,7 @@ def main_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    parser = Parser(prog="harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="one LoadGen test (the default command)")
     add_run_arguments(run)

@@ -88,7 +88,7 @@ def _plan(cfg: RunConfig) -> Plan:
 
 
 def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audit_config: Path | None = None,
-                  echo=print) -> dict:
+                  sut_class: str = "harness.sut:SUT", echo=print) -> dict:
     """Run one test; return run.json's content. Raises RunFailed if it did not complete."""
     preset = cfg.preset or ("embedded" if cfg.model == "resnet50" else "mlperf")
     spec = spec_from(preset, cfg.model_spec)
@@ -115,7 +115,7 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
                   samples_path=samples.filename, instances=plan.instances,
                   loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
                   target=cfg.target_qps if cfg.scenario == "Offline" else cfg.target_latency_ms,
-                  audit_config=audit_config)
+                  audit_config=audit_config, sut_class=sut_class)
     record.update(status="running")
     outcome = supervise(job, record, cfg, stall_timeout_s, echo)
     if outcome is not None:

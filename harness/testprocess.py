@@ -9,6 +9,7 @@ The child reports to the parent through an event queue: ("calibrated", value),
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import threading
@@ -26,7 +27,6 @@ from harness.files import atomic_write_text
 from harness.models.spec import ModelSpec
 from harness.placement import Instance
 from harness.qsl import SampleStore
-from harness.sut import SUT
 from harness.userconf import LoadGenSettings, load_test_settings, render_user_conf
 
 CALIBRATION_MIN_S = 1.0  # long enough that timer noise and per-batch overhead do not dominate
@@ -47,6 +47,8 @@ class TestJob:
     target: float | None  # expected samples/s or latency ms; None: measure
     audit_config: Path | None = None
     progress_interval_s: float = 1.0
+    # "module:Class" of the SUT; tests substitute faulty SUTs (caching, failing) through it.
+    sut_class: str = "harness.sut:SUT"
 
 
 def _engines(job: TestJob, sample_shape, dtype) -> list[Engine]:
@@ -136,7 +138,9 @@ def _run(job: TestJob, events) -> None:
         failure.set()
 
     batch = job.instances[0].batch_size
-    sut = SUT(engines, [i.cpus for i in job.instances], store, batch, on_error)
+    module, _, name = job.sut_class.partition(":")
+    sut_type = getattr(importlib.import_module(module), name)
+    sut = sut_type(engines, [i.cpus for i in job.instances], store, batch, on_error)
     sut.start()
     sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
     qsl_handle = lg.ConstructQSL(len(cache), job.loadgen.performance_sample_count, store.load, store.unload)
