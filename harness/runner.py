@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
     plan, topology = _plan(cfg)
     dataset = _dataset(cfg, spec.num_classes)
     run_dir = new_run_dir(cfg, artifact.name)
+    if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
+        audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
     record = RunRecord(run_dir, {
         "harness_version": __version__, "status": "preparing", "run_id": run_dir.name,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -105,6 +108,7 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
                       "reserved_cpus": list(plan.reserved_cpus)},
         "system": system_info(topology),
         "compliant_length": cfg.compliant_length,
+        "sut_class": sut_class,
         "notes": [SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [],
     })
     echo(f"run {run_dir}")
