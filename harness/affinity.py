@@ -9,7 +9,9 @@ session's pool threads on the same CPUs, unless the library sets masks of its ow
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,9 @@ from harness.topology import format_cpulist, name_cpus, parse_cpulist
 
 # Position of "processor" (field 39 of proc(5)) after the ") " that ends the comm field.
 _PROCESSOR_AFTER_COMM = 39 - 3
+_PR_SET_NAME = 15  # prctl(2): name the calling thread
+_COMM_BYTES = 15  # the kernel's thread name limit, without the terminating NUL
+_WORKER_NAME = re.compile(r"hw-(\d+)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,33 @@ def pin_current_thread(cpus: Iterable[int]) -> None:
         )
 
 
+def worker_thread_name(instance: int) -> str:
+    """The OS name of the threads that serve `instance`: "hw-3"."""
+    return f"hw-{instance}"
+
+
+def instance_of_thread_name(name: str) -> int | None:
+    """The instance a thread named by worker_thread_name serves, else None."""
+    match = _WORKER_NAME.fullmatch(name)
+    return int(match[1]) if match else None
+
+
+def name_current_thread(name: str) -> None:
+    """Set the calling thread's OS name (its comm, shown in /proc and top).
+
+    Python's thread names stay inside Python; this one is what observe_threads sees.
+    Threads a library starts later from this thread inherit the name, so ONNX Runtime
+    and OpenVINO threads spawned by an instance's worker carry the instance's name too.
+    """
+    encoded = name.encode()
+    if not encoded or len(encoded) > _COMM_BYTES:
+        raise ValueError(f"thread name {name!r} must be 1-{_COMM_BYTES} bytes")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NAME, ctypes.c_char_p(encoded), 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_NAME, {name!r}): {os.strerror(errno)}")
+
+
 def observe_threads(root: Path = Path("/"), pid: int | str = "self") -> list[ThreadObservation]:
     """Every thread of process `pid` with its allowed CPUs and last CPU, sorted by tid."""
     observations = []
@@ -80,19 +112,24 @@ def observe_threads(root: Path = Path("/"), pid: int | str = "self") -> list[Thr
 def check_placement(
     plan_cpus_by_instance: Mapping[int, Collection[int]],
     observations: Iterable[ThreadObservation],
+    owners: Mapping[int, int] | None = None,
 ) -> list[str]:
     """Warnings about a plan and the threads meant to run it; empty when all is well.
 
     Pass only the threads that should belong to instances (e.g. those that appeared
     while the sessions were created); a deliberately unpinned thread would be reported.
-    It checks exactly three things:
+    `owners` maps the tid of a thread known to serve one instance (by its name) to that
+    instance's index. It checks exactly four things:
     1. no CPU belongs to two instances;
-    2. every thread's allowed CPUs lie within one instance's CPUs;
-    3. every instance has at least one thread whose allowed CPUs lie within its CPUs.
+    2. every thread's allowed CPUs lie within one instance's CPUs, its owner's if known;
+    3. every instance has at least one thread whose allowed CPUs lie within its CPUs;
+    4. together those threads may run on every CPU of the instance: threads crowded
+       onto some of its cores leave the others idle (OpenVINO's own pinning does this).
     It does not look at last_cpu: the kernel never runs a thread outside its mask.
     """
     ordered = sorted(plan_cpus_by_instance.items())
     instance_cpus = {index: frozenset(cpus) for index, cpus in ordered}
+    owners = owners or {}
     warnings = []
     indices = list(instance_cpus)
     for i, first in enumerate(indices):
@@ -103,24 +140,39 @@ def check_placement(
                     f"instances {first} and {second} share {name_cpus(shared)}; "
                     "each CPU should belong to one instance"
                 )
-    pinned: set[int] = set()
+    reachable: dict[int, set[int]] = {}  # instance -> CPUs its threads may run on
     for thread in observations:
         allowed = frozenset(thread.allowed)
-        homes = [index for index, cpus in instance_cpus.items() if allowed <= cpus]
-        overlapped = [index for index, cpus in instance_cpus.items() if allowed & cpus]
         label = f"thread {thread.tid} ({thread.name}) may run on {name_cpus(allowed)}"
-        if homes:
-            pinned.update(homes)
-        elif overlapped:
-            warnings.append(
-                f"{label}, beyond the CPUs of instance(s) {', '.join(map(str, overlapped))}; "
-                "pin it within one instance's CPUs"
-            )
+        owner = owners.get(thread.tid)
+        if owner is not None:
+            homes = [owner] if allowed <= instance_cpus[owner] else []
+            if not homes:
+                warnings.append(
+                    f"{label}, beyond {name_cpus(instance_cpus[owner])} of instance {owner} "
+                    "it serves; pin it within that instance's CPUs"
+                )
         else:
-            warnings.append(f"{label}, outside every instance's CPUs")
+            homes = [index for index, cpus in instance_cpus.items() if allowed <= cpus]
+            overlapped = [index for index, cpus in instance_cpus.items() if allowed & cpus]
+            if not homes and overlapped:
+                warnings.append(
+                    f"{label}, beyond the CPUs of instance(s) {', '.join(map(str, overlapped))}; "
+                    "pin it within one instance's CPUs"
+                )
+            elif not homes:
+                warnings.append(f"{label}, outside every instance's CPUs")
+        for home in homes:
+            reachable.setdefault(home, set()).update(allowed)
     for index, cpus in instance_cpus.items():
-        if index not in pinned:
+        if index not in reachable:
             warnings.append(
                 f"instance {index} ({name_cpus(cpus)}) has no thread pinned within its CPUs"
+            )
+        elif reachable[index] != cpus:
+            idle = cpus - reachable[index]
+            warnings.append(
+                f"instance {index} ({name_cpus(cpus)}): its threads may run only on "
+                f"{name_cpus(reachable[index])}, leaving {name_cpus(idle)} without an inference thread"
             )
     return warnings

@@ -31,6 +31,7 @@ from harness.files import atomic_write_json, atomic_write_text, cache_root
 from harness.models import SYNTHETIC_WEIGHTS_NOTE, ModelArtifact, resolve_model
 from harness.models.spec import spec_from
 from harness.placement import Plan, plan_instances
+from harness.placement_check import placement_fields
 from harness.results import read_detail_log, headline
 from harness.sysinfo import system_info
 from harness.testprocess import TestJob, run_test
@@ -205,5 +206,8 @@ def finish(run_dir: Path, record: RunRecord, cfg: RunConfig, artifact: ModelArti
         note = f"  # {SYNTHETIC_WEIGHTS_NOTE}" if artifact.synthetic_weights else ""
         atomic_write_text(run_dir / "accuracy.txt", acc.line() + note + "\n")
         result.update(top1=acc.top1, accuracy_good=acc.good, accuracy_total=acc.total)
+    placement = record.data["placement"]
+    placement.update(placement_fields(placement["instances"], record.data.pop("observed_threads", None),
+                                      record.data["system"]["allowed_cpus"]))
     record.update(status="completed", result=result,
                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))

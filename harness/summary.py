@@ -28,6 +28,7 @@ def summary_lines(record: dict) -> list[str]:
                      f"{result['accuracy_total']})")
     for error in result.get("loadgen_errors", []):
         lines.append(f"  LoadGen error: {error}")
+    lines += [f"  warning: {w}" for w in record["placement"].get("warnings", [])]
     lines += [f"  note: {n}" for n in record.get("notes", [])]
     lines.append(f"  run directory: {record['run_id']}")
     return lines
