@@ -34,6 +34,14 @@ class Plan:
         return {instance.index: instance.cpus for instance in self.instances}
 
 
+def cpus_by_node(instances: Iterable[Instance]) -> dict[int, tuple[int, ...]]:
+    """NUMA node -> the CPUs its instances use: where per-node sample copies are written."""
+    nodes: dict[int, set[int]] = {}
+    for instance in instances:
+        nodes.setdefault(instance.node, set()).update(instance.cpus)
+    return {node: tuple(sorted(cpus)) for node, cpus in sorted(nodes.items())}
+
+
 @dataclass(frozen=True)
 class _Pool:
     node: int

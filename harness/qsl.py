@@ -2,35 +2,91 @@
 
 LoadGen asks for the performance set (or, in accuracy mode, successive chunks of
 the dataset) through load/unload callbacks. Loaded samples are copied out of the
-memory-mapped cache into one contiguous array; `slot_of[qsl_idx]` says which row.
+memory-mapped cache into one contiguous array per NUMA node the plan uses, so each
+instance gathers its batches from memory local to its cores; every copy has the same
+row order, and `slot_of[qsl_idx]` says which row.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Collection, Mapping
+
 import numpy as np
+
+from harness.affinity import pin_current_thread
+
+_CHUNK = 256  # rows read from the memory map at a time: bounded pages in flight
 
 
 class SampleStore:
-    def __init__(self, cache: np.ndarray):
+    def __init__(self, cache: np.ndarray, nodes: Mapping[int, Collection[int]] | None = None):
+        """`nodes`: NUMA node -> CPUs of that node the plan uses (placement.cpus_by_node).
+        Each node gets its own copy, written by a thread pinned to those CPUs, so the
+        kernel's first-touch policy puts its pages on that node. None: one copy, node 0's,
+        written by a thread left on the CPUs of the thread that calls load.
+        """
         self.cache = cache  # memory map of every preprocessed sample, never read whole
-        self.rows = np.empty((0, *cache.shape[1:]), dtype=cache.dtype)
+        self.nodes = {node: tuple(sorted(cpus)) for node, cpus in (nodes or {0: ()}).items()}
         self.slot_of = np.full(len(cache), -1, dtype=np.int64)
+        self._rows = {node: self._empty() for node in self.nodes}
+        self._filled_on: dict[int, tuple[int, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.cache)
 
+    def rows_for(self, node: int) -> np.ndarray:
+        """The loaded samples in node `node`'s memory; index them with slot_of."""
+        return self._rows[node]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The first node's copy: the only one when the store was built without nodes."""
+        return self._rows[next(iter(self.nodes))]
+
+    def filled_on(self, node: int) -> tuple[int, ...]:
+        """The CPUs the thread that wrote node `node`'s copy was allowed on, read back there."""
+        return self._filled_on[node]
+
     def load(self, indices: list[int]) -> None:
-        idx = np.asarray(indices, dtype=np.int64)
         # Sorted reads walk the memory map sequentially; the row order does not matter.
-        order = np.sort(idx)
-        rows = np.empty((len(order), *self.cache.shape[1:]), dtype=self.cache.dtype)
-        for start in range(0, len(order), 256):  # bounded pages in flight, not the whole file
-            rows[start:start + 256] = self.cache[order[start:start + 256]]
-        self.rows = rows
+        order = np.sort(np.asarray(indices, dtype=np.int64))
+        copies: dict[int, np.ndarray] = {}
+        errors: list[BaseException] = []
+
+        def fill(node: int, cpus: tuple[int, ...]) -> None:
+            try:
+                if cpus:
+                    pin_current_thread(cpus)
+                self._filled_on[node] = tuple(sorted(os.sched_getaffinity(0)))
+                copies[node] = self._copy(order)
+            except BaseException as exc:  # re-raised in LoadGen's thread below
+                errors.append(exc)
+
+        fillers = [threading.Thread(target=fill, args=item, name=f"harness-load-{item[0]}")
+                   for item in self.nodes.items()]
+        for filler in fillers:
+            filler.start()
+        for filler in fillers:
+            filler.join()
+        if errors:
+            raise errors[0]
+        self._rows = copies
         self.slot_of[:] = -1
         self.slot_of[order] = np.arange(len(order))
 
     def unload(self, indices: list[int]) -> None:
         self.slot_of[np.asarray(indices, dtype=np.int64)] = -1
         if not (self.slot_of >= 0).any():
-            self.rows = np.empty((0, *self.cache.shape[1:]), dtype=self.cache.dtype)
+            self._rows = {node: self._empty() for node in self.nodes}
+
+    def _copy(self, order: np.ndarray) -> np.ndarray:
+        # np.empty only reserves address space: the writes below are the first touch.
+        rows = np.empty((len(order), *self.cache.shape[1:]), dtype=self.cache.dtype)
+        for start in range(0, len(order), _CHUNK):
+            rows[start:start + _CHUNK] = self.cache[order[start:start + _CHUNK]]
+        return rows
+
+    def _empty(self) -> np.ndarray:
+        return np.empty((0, *self.cache.shape[1:]), dtype=self.cache.dtype)

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from harness.errors import PlacementError
-from harness.placement import Instance, Plan, plan_instances
+from harness.placement import Instance, Plan, cpus_by_node, plan_instances
 from harness.topology import read_topology
 from sysfs_trees import make_tree
 
@@ -133,6 +133,14 @@ def test_snc4_auto_is_one_instance_per_sub_numa_node(snc4):
     plan = plan_instances(snc4, None, None, 1)
     assert layout(plan) == [(node, span(6 * node, 6 * node + 5), 6) for node in range(8)]
     assert layout(plan_instances(snc4, 8, 6, 1)) == layout(plan)
+
+
+def test_cpus_by_node_gathers_each_nodes_instances(xeon, snc4):
+    plan = plan_instances(xeon, 4, 12, batch_size=1)
+    assert cpus_by_node(plan.instances) == {0: span(0, 23), 1: span(24, 47)}
+    # Fewer instances than sub-NUMA nodes: only the nodes in use get samples.
+    plan = plan_instances(snc4, 3, None, batch_size=1)
+    assert cpus_by_node(plan.instances) == {0: span(0, 5), 1: span(6, 11), 2: span(12, 17)}
 
 
 def test_snc4_sixteen_instances(snc4):
