@@ -37,6 +37,9 @@ setup(
         "mlcommons-loadgen>=6.0,<6.1",
         "onnxruntime-openvino>=1.22,<1.26; platform_machine == 'x86_64' and sys_platform == 'linux'",
         "onnxruntime>=1.20,<1.26; platform_machine != 'x86_64' or sys_platform != 'linux'",
+        # The OpenVINO release onnxruntime-openvino 1.24 bundles; its Python API reads back
+        # the precision the compiled model executes in (harness.ovprobe).
+        "openvino>=2025.4,<2025.5; platform_machine == 'x86_64' and sys_platform == 'linux'",
         "onnx>=1.16,<1.25",
         "numpy>=1.26,<3",
         "scipy>=1.11,<2",

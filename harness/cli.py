@@ -65,6 +65,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("data and placement")
     d.add_argument("--dataset", help="ImageNet-layout directory (images + val_map.txt); default synthetic")
     d.add_argument("--count", type=int, help="use only the first COUNT images")
+    d.add_argument("--calibration-list", help="INT8 calibration image names, one per line "
+                                              "(default: a seeded subset of 500)")
     d.add_argument("--instances", type=int)
     d.add_argument("--threads", type=int, help="threads per instance")
     d.add_argument("--batch-size", type=int)

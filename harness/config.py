@@ -31,6 +31,7 @@ class RunConfig:
     instances: int | None = None
     threads: int | None = None
     batch_size: int | None = None  # None: [batch_size] for the precision (Offline), 1 (SingleStream)
+    calibration_list: str | None = None  # INT8 calibration image names; None: a seeded 500
     cpus: str | None = None  # restrict to these CPUs, e.g. "0-23"
     smt: bool = False
     reserve_cores: int = 0

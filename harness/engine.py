@@ -1,8 +1,11 @@
-"""One ONNX Runtime session per instance, with its threads, pinning and bound buffers.
+"""ONNX Runtime sessions with their threads and pinning, and per-instance engines.
 
-The engine owns a preallocated input buffer and output buffer bound to the session
-through IOBinding: the dispatcher writes a batch into `input[:n]`, `run(n)` infers
-without allocating, and returns the class labels.
+On the CPU EP every instance has its own session, its threads pinned to the
+instance's CPUs. On the OpenVINO EP the instances of a NUMA node share one session
+with a stream each (harness.precision explains why). Either way each instance has
+an Engine: a preallocated input and output buffer bound to the session through
+IOBinding. The dispatcher writes a batch into `input[:n]`, `run(n)` infers without
+allocating and returns the class labels.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import onnxruntime as ort
 
 from harness.errors import ModelError
 from harness.models.spec import ModelSpec
+from harness.precision import CPU, ORT_NAMES, EngineChoice, openvino_options
 
 _NUMPY_OF_ORT = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
                  "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(float16)": np.float16}
@@ -35,14 +39,29 @@ def session_options(threads: int, cpus: tuple[int, ...]) -> ort.SessionOptions:
     return opts
 
 
+def create_session(model_path: str, choice: EngineChoice, threads: int, cpus: tuple[int, ...],
+                   streams: int = 1) -> ort.InferenceSession:
+    if choice.ep == CPU:
+        options, providers = session_options(threads, cpus), [ORT_NAMES[CPU]]
+    else:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        providers = [(ORT_NAMES[choice.ep], openvino_options(choice.precision, threads, streams))]
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"ONNX Runtime cannot load {model_path}: {first}") from None
+    if session.get_providers()[0] != ORT_NAMES[choice.ep]:
+        raise ModelError(f"{ORT_NAMES[choice.ep]} did not take {model_path} (ONNX Runtime fell back to "
+                         f"{session.get_providers()[0]}); the result would not be what was asked")
+    return session
+
+
 class Engine:
-    def __init__(self, model_path: str, spec: ModelSpec, batch_size: int, sample_shape: tuple,
-                 sample_dtype: np.dtype, options: ort.SessionOptions, providers: list):
-        try:
-            self.session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"ONNX Runtime cannot load {model_path}: {first}") from None
+    def __init__(self, session: ort.InferenceSession, spec: ModelSpec, batch_size: int,
+                 sample_shape: tuple, sample_dtype: np.dtype):
+        self.session = session
         self.spec = spec
         self.batch_size = batch_size
         outputs = self.session.get_outputs()

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 from tqdm import tqdm
 
 from harness import __version__
@@ -27,7 +28,11 @@ from harness.data.cache import open_cache
 from harness.data.imagenet import read_dataset
 from harness.data.synthetic import make_synthetic_dataset, synthetic_dataset_dir
 from harness.errors import HarnessError, RunFailed
-from harness.files import atomic_write_json, atomic_write_text, cache_root
+from harness.files import atomic_write_json, atomic_write_text, cache_root, sha256_file
+from harness.fidelity import fidelity
+from harness.models.quantize import METHOD, calibration_indices, quantize_int8
+from harness.precision import choose_ep
+from harness.proof import precision_proof
 from harness.models import SYNTHETIC_WEIGHTS_NOTE, ModelArtifact, resolve_model
 from harness.models.spec import spec_from
 from harness.placement import Plan, plan_instances
@@ -116,7 +121,16 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
     echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
     echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
     samples = open_cache(dataset, spec.preprocess_params(), cache_root(), progress=cfg.progress)
-    job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=str(artifact.path), spec=spec,
+    choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
+    model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
+    proof = precision_proof(model_path, choice)
+    record.update(engine=choice.to_json(), precision=proof, quantization=quantization)
+    echo(f"  {choice.ep} EP ({choice.reason}); engine reports {proof.get('reported', 'nothing')}")
+    if not proof["matches"]:
+        record.update(status="FAILED", failure=f"precision proof: {proof}")
+        raise RunFailed(f"asked for {cfg.precision} on the {choice.ep} EP but the engine reports "
+                        f"{proof.get('reported') or proof.get('error')}; nothing was measured ({run_dir})")
+    job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
                   samples_path=samples.filename, instances=plan.instances,
                   loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
                   target=cfg.target_qps if cfg.scenario == "Offline" else cfg.target_latency_ms,
@@ -129,7 +143,22 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
         raise RunFailed(f"run FAILED: {outcome.splitlines()[-1] if outcome else 'unknown'}; "
                         f"logs kept in {run_dir}")
     finish(run_dir, record, cfg, artifact, dataset.labels)
+    if cfg.mode == "accuracy" and cfg.precision != "fp32":
+        echo("  fidelity: comparing outputs with the FP32 model on the same samples")
+        record.update(fidelity=fidelity(str(artifact.path), model_path, choice, spec, samples).to_json())
     return record.data
+
+
+def _model_for_precision(cfg: RunConfig, artifact: ModelArtifact, dataset, samples) -> tuple[str, dict | None]:
+    """The model file the engine runs: the source, or its INT8 quantization (cached)."""
+    if cfg.precision != "int8":
+        return str(artifact.path), None
+    indices = calibration_indices(dataset, cfg.calibration_list)
+    path = quantize_int8(artifact.path, artifact.sha256, artifact.spec.input_name, dataset, samples, indices,
+                         cache_root() / "models")
+    return str(path), {"source_sha256": artifact.sha256, "model_sha256": sha256_file(path),
+                       "calibration_images": len(indices), "calibration_list": cfg.calibration_list,
+                       "method": METHOD}
 
 
 def supervise(job: TestJob, record: RunRecord, cfg: RunConfig, stall_timeout_s: float, echo) -> str | None:

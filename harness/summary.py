@@ -21,11 +21,18 @@ def summary_lines(record: dict) -> list[str]:
         f"{cfg['scenario']} {cfg['mode']} {cfg['precision']}: {_metric(result)}",
         f"  LoadGen: {result.get('validity', 'unknown')}, {compliant}, {result.get('samples')} samples",
         f"  model: {record['model']['name']} on {', '.join(record.get('providers', []))}",
+        f"  precision: {cfg['precision']} requested, engine reports "
+        f"{record.get('precision', {}).get('reported', 'nothing')} ({record.get('engine', {}).get('reason', '')})",
         f"  placement: {record['placement']['description']}",
     ]
     if "top1" in result:
         lines.append(f"  accuracy: top-1 {result['top1']:.3f}% ({result['accuracy_good']}/"
                      f"{result['accuracy_total']})")
+    if record.get("fidelity"):
+        f = record["fidelity"]
+        top5 = f"{f['top5_overlap']:.1%}" if f["top5_overlap"] is not None else "n/a"
+        lines.append(f"  fidelity vs FP32 ({f['samples']} samples): top-1 agreement {f['top1_agreement']:.1%}, "
+                     f"top-5 overlap {top5}, largest relative output difference {f['max_rel_diff'] or 0:.2e}")
     for error in result.get("loadgen_errors", []):
         lines.append(f"  LoadGen error: {error}")
     lines += [f"  warning: {w}" for w in record["placement"].get("warnings", [])]

@@ -22,10 +22,11 @@ import mlperf_loadgen as lg
 import numpy as np
 
 from harness.affinity import observe_threads
-from harness.engine import Engine, session_options
+from harness.engine import Engine, create_session
 from harness.files import atomic_write_text
 from harness.models.spec import ModelSpec
 from harness.placement import Instance
+from harness.precision import CPU, EngineChoice
 from harness.qsl import SampleStore
 from harness.userconf import LoadGenSettings, load_test_settings, render_user_conf
 
@@ -41,6 +42,7 @@ class TestJob:
     mode: str
     model_path: str
     spec: ModelSpec
+    engine: EngineChoice
     samples_path: str  # the preprocessed cache (.npy), memory-mapped
     instances: tuple[Instance, ...]
     loadgen: LoadGenSettings
@@ -52,9 +54,18 @@ class TestJob:
 
 
 def _engines(job: TestJob, sample_shape, dtype) -> list[Engine]:
-    return [Engine(job.model_path, job.spec, inst.batch_size, sample_shape, dtype,
-                   session_options(inst.threads, inst.cpus), ["CPUExecutionProvider"])
-            for inst in job.instances]
+    """One session per instance (CPU EP) or per NUMA node with a stream per instance."""
+    if job.engine.ep == CPU:
+        sessions = [create_session(job.model_path, job.engine, i.threads, i.cpus) for i in job.instances]
+    else:
+        by_node: dict[int, list[Instance]] = {}
+        for inst in job.instances:
+            by_node.setdefault(inst.node, []).append(inst)
+        shared = {node: create_session(job.model_path, job.engine, sum(i.threads for i in group),
+                                       tuple(c for i in group for c in i.cpus), streams=len(group))
+                  for node, group in by_node.items()}
+        sessions = [shared[i.node] for i in job.instances]
+    return [Engine(s, job.spec, i.batch_size, sample_shape, dtype) for s, i in zip(sessions, job.instances)]
 
 
 def _pinned(cpus: tuple[int, ...], fn) -> threading.Thread:
