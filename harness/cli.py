@@ -15,7 +15,9 @@ from harness.config import EPS, MODES, PRECISIONS, SCENARIOS, load_config
 from harness.errors import HarnessError
 from harness.models.spec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
 
-COMMANDS: dict[str, str] = {}  # name -> module, besides "run"
+COMMANDS: dict[str, str] = {  # name -> module, besides "run"
+    "quantize": "harness.quantize_cli",
+}
 
 
 class Parser(argparse.ArgumentParser):

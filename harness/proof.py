@@ -24,6 +24,8 @@ OV_NAMES = {"bf16": "bf16", "f32": "fp32", "u8": "int8", "i8": "int8"}
 
 def _verdict(counts: dict[str, int]) -> str:
     names = {OV_NAMES.get(k, k) for k, v in counts.items() if v}
+    if not names:
+        return "unknown: the model has no convolutions"
     return names.pop() if len(names) == 1 else "mixed: " + ", ".join(sorted(names))
 
 

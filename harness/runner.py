@@ -24,26 +24,22 @@ from tqdm import tqdm
 from harness import __version__
 from harness.accuracy import top1
 from harness.config import RunConfig
-from harness.data.cache import open_cache
-from harness.data.imagenet import read_dataset
-from harness.data.synthetic import make_synthetic_dataset, synthetic_dataset_dir
 from harness.errors import HarnessError, RunFailed
-from harness.files import atomic_write_json, atomic_write_text, cache_root, sha256_file
+from harness.files import atomic_write_json, atomic_write_text, sha256_file
 from harness.fidelity import fidelity
-from harness.models.quantize import METHOD, calibration_indices, quantize_int8
+from harness.inputs import preprocessed_samples, resolve_inputs
+from harness.models.quantize import METHOD, quantized_model
 from harness.precision import choose_ep
 from harness.proof import precision_proof
-from harness.models import SYNTHETIC_WEIGHTS_NOTE, ModelArtifact, resolve_model
-from harness.models.spec import spec_from
+from harness.models import SYNTHETIC_WEIGHTS_NOTE, ModelArtifact
 from harness.placement import Plan, plan_instances
 from harness.placement_check import placement_fields
 from harness.results import read_detail_log, headline
 from harness.sysinfo import system_info
 from harness.testprocess import TestJob, run_test
 from harness.topology import parse_cpulist, read_topology
-from harness.userconf import PERFORMANCE_SAMPLE_COUNT, LoadGenSettings
+from harness.userconf import LoadGenSettings
 
-SYNTHETIC_COUNT = PERFORMANCE_SAMPLE_COUNT
 STALL_TIMEOUT_S = 300.0  # no completed sample for this long after calibration: a hang
 
 
@@ -75,15 +71,6 @@ def new_run_dir(cfg: RunConfig, model_name: str) -> Path:
     raise HarnessError(f"cannot create a new run directory under {root}")
 
 
-def _dataset(cfg: RunConfig, num_classes: int):
-    if cfg.dataset:
-        return read_dataset(Path(cfg.dataset), num_classes, cfg.count)
-    count = cfg.count or SYNTHETIC_COUNT
-    root = make_synthetic_dataset(synthetic_dataset_dir(cache_root(), count), count=count,
-                                  num_classes=num_classes)
-    return read_dataset(root, num_classes, count, synthetic=True)
-
-
 def _plan(cfg: RunConfig) -> Plan:
     topology = read_topology()
     cpus = parse_cpulist(cfg.cpus, "--cpus") if cfg.cpus else None
@@ -97,11 +84,9 @@ def _plan(cfg: RunConfig) -> Plan:
 def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audit_config: Path | None = None,
                   sut_class: str = "harness.sut:SUT", echo=print) -> dict:
     """Run one test; return run.json's content. Raises RunFailed if it did not complete."""
-    preset = cfg.preset or ("embedded" if cfg.model == "resnet50" else "mlperf")
-    spec = spec_from(preset, cfg.model_spec)
-    artifact = resolve_model(cfg.model, spec)
+    inputs = resolve_inputs(cfg)
+    artifact, dataset, spec = inputs.artifact, inputs.dataset, inputs.artifact.spec
     plan, topology = _plan(cfg)
-    dataset = _dataset(cfg, spec.num_classes)
     run_dir = new_run_dir(cfg, artifact.name)
     if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
         audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
@@ -120,7 +105,7 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
     echo(f"run {run_dir}")
     echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
     echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
-    samples = open_cache(dataset, spec.preprocess_params(), cache_root(), progress=cfg.progress)
+    samples = preprocessed_samples(inputs, cfg.progress)
     choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
     model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
     proof = precision_proof(model_path, choice)
@@ -153,9 +138,7 @@ def _model_for_precision(cfg: RunConfig, artifact: ModelArtifact, dataset, sampl
     """The model file the engine runs: the source, or its INT8 quantization (cached)."""
     if cfg.precision != "int8":
         return str(artifact.path), None
-    indices = calibration_indices(dataset, cfg.calibration_list)
-    path = quantize_int8(artifact.path, artifact.sha256, artifact.spec.input_name, dataset, samples, indices,
-                         cache_root() / "models")
+    path, indices = quantized_model(artifact, dataset, samples, cfg.calibration_list)
     return str(path), {"source_sha256": artifact.sha256, "model_sha256": sha256_file(path),
                        "calibration_images": len(indices), "calibration_list": cfg.calibration_list,
                        "method": METHOD}

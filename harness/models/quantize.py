@@ -98,3 +98,13 @@ def quantize_int8(source: Path, source_sha256: str, input_name: str, dataset: Da
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+def quantized_model(artifact, dataset: Dataset, samples: np.ndarray,
+                    calibration_list: str | None) -> tuple[Path, list[int]]:
+    """The cached INT8 model of `artifact`, calibrated on `calibration_list` or the default subset."""
+    from harness.files import cache_root
+
+    indices = calibration_indices(dataset, calibration_list)
+    return quantize_int8(artifact.path, artifact.sha256, artifact.spec.input_name, dataset, samples,
+                         indices, cache_root() / "models"), indices
