@@ -15,6 +15,7 @@ import onnxruntime as ort
 
 from harness.errors import ModelError
 from harness.models.spec import ModelSpec
+from harness.placement import Instance
 from harness.precision import CPU, ORT_NAMES, EngineChoice, openvino_options
 
 _NUMPY_OF_ORT = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
@@ -99,3 +100,19 @@ class Engine:
         if self.spec.label_offset:
             labels -= self.spec.label_offset
         return labels
+
+
+def build_engines(model_path: str, choice: EngineChoice, spec: ModelSpec, instances: tuple[Instance, ...],
+                  sample_shape: tuple, sample_dtype: np.dtype) -> list[Engine]:
+    """One session per instance (CPU EP) or per NUMA node with a stream per instance."""
+    if choice.ep == CPU:
+        sessions = [create_session(model_path, choice, i.threads, i.cpus) for i in instances]
+    else:
+        by_node: dict[int, list[Instance]] = {}
+        for inst in instances:
+            by_node.setdefault(inst.node, []).append(inst)
+        shared = {node: create_session(model_path, choice, sum(i.threads for i in group),
+                                       tuple(c for i in group for c in i.cpus), streams=len(group))
+                  for node, group in by_node.items()}
+        sessions = [shared[i.node] for i in instances]
+    return [Engine(s, spec, i.batch_size, sample_shape, sample_dtype) for s, i in zip(sessions, instances)]

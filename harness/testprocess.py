@@ -22,11 +22,11 @@ import mlperf_loadgen as lg
 import numpy as np
 
 from harness.affinity import observe_threads
-from harness.engine import Engine, create_session
+from harness.engine import Engine, build_engines
 from harness.files import atomic_write_text
 from harness.models.spec import ModelSpec
 from harness.placement import Instance
-from harness.precision import CPU, EngineChoice
+from harness.precision import EngineChoice
 from harness.qsl import SampleStore
 from harness.userconf import LoadGenSettings, load_test_settings, render_user_conf
 
@@ -51,21 +51,6 @@ class TestJob:
     progress_interval_s: float = 1.0
     # "module:Class" of the SUT; tests substitute faulty SUTs (caching, failing) through it.
     sut_class: str = "harness.sut:SUT"
-
-
-def _engines(job: TestJob, sample_shape, dtype) -> list[Engine]:
-    """One session per instance (CPU EP) or per NUMA node with a stream per instance."""
-    if job.engine.ep == CPU:
-        sessions = [create_session(job.model_path, job.engine, i.threads, i.cpus) for i in job.instances]
-    else:
-        by_node: dict[int, list[Instance]] = {}
-        for inst in job.instances:
-            by_node.setdefault(inst.node, []).append(inst)
-        shared = {node: create_session(job.model_path, job.engine, sum(i.threads for i in group),
-                                       tuple(c for i in group for c in i.cpus), streams=len(group))
-                  for node, group in by_node.items()}
-        sessions = [shared[i.node] for i in job.instances]
-    return [Engine(s, job.spec, i.batch_size, sample_shape, dtype) for s, i in zip(sessions, job.instances)]
 
 
 def _pinned(cpus: tuple[int, ...], fn) -> threading.Thread:
@@ -132,7 +117,7 @@ def run_test(job: TestJob, events) -> None:
 
 def _run(job: TestJob, events) -> None:
     cache = np.load(job.samples_path, mmap_mode="r")
-    engines = _engines(job, cache.shape[1:], cache.dtype)
+    engines = build_engines(job.model_path, job.engine, job.spec, job.instances, cache.shape[1:], cache.dtype)
     events.put(("providers", engines[0].providers()))
     _warm_up(engines, cache)
     target = job.target or _calibrate(job, engines)

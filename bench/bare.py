@@ -1,0 +1,84 @@
+"""The bare engine: the harness's own sessions, driven by a plain loop with no LoadGen.
+
+Benchmarks run this next to a harness run with the same model file, precision, EP,
+placement and batch, so the ratio between the two is the harness's overhead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.config import RunConfig
+from harness.engine import build_engines
+from harness.inputs import preprocessed_samples, resolve_inputs
+from harness.precision import choose_ep
+from harness.runner import _model_for_precision, _plan
+from harness.sysinfo import cpu_info
+
+
+@dataclass
+class BareSetup:
+    cfg: RunConfig
+    model_path: str
+    engines: list
+    instances: tuple
+
+
+def bare_setup(cfg: RunConfig) -> BareSetup:
+    import onnxruntime as ort
+
+    inputs = resolve_inputs(cfg)
+    samples = preprocessed_samples(inputs, progress=False)
+    choice = choose_ep(cfg.ep, cfg.precision, cpu_info()["isa"], ort.get_available_providers())
+    model_path, _ = _model_for_precision(cfg, inputs.artifact, inputs.dataset, samples)
+    plan, _ = _plan(cfg)
+    engines = build_engines(model_path, choice, inputs.artifact.spec, plan.instances, samples.shape[1:],
+                            samples.dtype)
+    for e in engines:
+        e.input[:] = samples[np.arange(e.batch_size) % len(samples)]
+        e.run(e.batch_size)
+        e.run(1)
+    return BareSetup(cfg, model_path, engines, plan.instances)
+
+
+def bare_offline(setup: BareSetup, seconds: float) -> float:
+    """Samples/s with every instance running full batches in a pinned thread."""
+    done = [0] * len(setup.engines)
+    start = time.perf_counter()
+
+    def loop(k: int) -> None:
+        os.sched_setaffinity(0, {setup.instances[k].cpus[0]})
+        e = setup.engines[k]
+        while time.perf_counter() - start < seconds:
+            e.run(e.batch_size)
+            done[k] += e.batch_size
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in range(len(setup.engines))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - start)
+
+
+def bare_single_stream(setup: BareSetup, seconds: float) -> np.ndarray:
+    """Batch-1 latencies in ns from instance 0, one query at a time, in a pinned thread."""
+    latencies: list[int] = []
+
+    def loop() -> None:
+        os.sched_setaffinity(0, {setup.instances[0].cpus[0]})
+        e, end = setup.engines[0], time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t = time.perf_counter_ns()
+            e.run(1)
+            latencies.append(time.perf_counter_ns() - t)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    thread.join()
+    return np.asarray(latencies, dtype=np.int64)
