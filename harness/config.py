@@ -1,14 +1,16 @@
-"""RunConfig: configs/defaults.toml < --config FILE < CLI flags, validated once."""
+"""RunConfig: configs/defaults.toml < this machine's system profile < --config FILE < CLI flags,
+validated once."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.files import configs_dir
 from harness.models.spec import SPEC_KEYS
+from harness.profile import LayoutKey, find_layout, systems_dir, this_machine
 
 SCENARIOS = ("Offline", "SingleStream")
 MODES = ("performance", "accuracy")
@@ -42,6 +44,7 @@ class RunConfig:
     output_dir: str = "runs"
     progress: bool = True
     default_batch_sizes: dict = field(default_factory=dict)
+    system_profile: str | None = None  # the profile that chose instances, threads or batch_size
 
     @property
     def effective_batch_size(self) -> int:
@@ -62,7 +65,7 @@ _TYPES = {f.name: f.type for f in fields(RunConfig)}
 _CHOICES = {"scenario": SCENARIOS, "mode": MODES, "precision": PRECISIONS, "ep": EPS}
 _TOML_TYPES = {"str": (str,), "str | None": (str,), "int | None": (int,), "int": (int,),
                "float | None": (int, float), "bool": (bool,), "dict": (dict,)}
-_INTERNAL = {"default_batch_sizes"}
+_INTERNAL = {"default_batch_sizes", "system_profile"}
 
 
 def _check(key: str, value, where: str):
@@ -111,18 +114,44 @@ def _merge_file(values: dict, batch_sizes: dict, data: dict, where: str) -> None
             raise ConfigError(f"{where}: unknown table [{table}]; valid tables: [run], [model_spec], [batch_size]")
 
 
-def load_config(config_file: str | None = None, overrides: dict | None = None) -> RunConfig:
-    """Defaults, then the user's TOML file, then CLI overrides (None means not given)."""
+def load_config(config_file: str | None = None, overrides: dict | None = None,
+                systems: Path | None = None) -> RunConfig:
+    """Defaults, this machine's tuned layout, the user's TOML file, then CLI overrides
+    (None means not given). `systems`: where system profiles live (profile.systems_dir())."""
     values: dict = {}
     batch_sizes: dict = {}
     _merge_file(values, batch_sizes, _read_toml(configs_dir() / "defaults.toml"), "defaults.toml")
+    chosen: set[str] = set()  # keys the user set, which a system profile must not change
+    user_batch_sizes: set[str] = set()
     if config_file:
-        _merge_file(values, batch_sizes, _read_toml(Path(config_file)), config_file)
+        data = _read_toml(Path(config_file))
+        _merge_file(values, batch_sizes, data, config_file)
+        chosen |= set(data.get("run", {}))
+        user_batch_sizes = set(data.get("batch_size", {}))
     for key, value in (overrides or {}).items():
         if value is None:
             continue
+        chosen.add(key)
         if key == "model_spec":
             values["model_spec"] = {**values.get("model_spec", {}), **value}
         else:
             values[key] = _check(key, value, f"--{key.replace('_', '-')}")
-    return RunConfig(**values, default_batch_sizes=batch_sizes)
+    cfg = RunConfig(**values, default_batch_sizes=batch_sizes)
+    if cfg.precision in user_batch_sizes:
+        chosen.add("batch_size")
+    return _with_tuned_layout(cfg, chosen, systems or systems_dir())
+
+
+def _with_tuned_layout(cfg: RunConfig, chosen: set[str], systems: Path) -> RunConfig:
+    """Fill what the user left open from the profile: its instances and threads only as a
+    pair (half a tuned layout is an untested one), its batch size on its own."""
+    found = find_layout(this_machine(), LayoutKey.of(cfg), systems)
+    if found is None:
+        return cfg
+    layout, path = found
+    changes: dict = {}
+    if not {"instances", "threads"} & chosen:
+        changes.update(instances=layout.instances, threads=layout.threads)
+    if "batch_size" not in chosen and cfg.scenario != "SingleStream":
+        changes["batch_size"] = layout.batch_size
+    return replace(cfg, **changes, system_profile=str(path)) if changes else cfg

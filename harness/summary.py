@@ -13,6 +13,11 @@ def _metric(result: dict) -> str:
     return text
 
 
+def _tuned(cfg: dict) -> str:
+    profile = cfg.get("system_profile")
+    return f" (layout from system profile {profile.rsplit('/', 1)[-1]})" if profile else ""
+
+
 def summary_lines(record: dict) -> list[str]:
     cfg, result = record["config"], record.get("result", {})
     compliant = "compliant length" if record.get("compliant_length") else \
@@ -23,7 +28,7 @@ def summary_lines(record: dict) -> list[str]:
         f"  model: {record['model']['name']} on {', '.join(record.get('providers', []))}",
         f"  precision: {cfg['precision']} requested, engine reports "
         f"{record.get('precision', {}).get('reported', 'nothing')} ({record.get('engine', {}).get('reason', '')})",
-        f"  placement: {record['placement']['description']}",
+        f"  placement: {record['placement']['description']}{_tuned(cfg)}",
     ]
     if "top1" in result:
         lines.append(f"  accuracy: top-1 {result['top1']:.3f}% ({result['accuracy_good']}/"

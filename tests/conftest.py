@@ -14,6 +14,14 @@ def harness_cache(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_system_profile(tmp_path_factory) -> Path:
+    """Runs in tests take the layouts they ask for, not one `harness tune` left on this machine."""
+    path = tmp_path_factory.mktemp("systems")
+    os.environ["HARNESS_SYSTEMS_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def colour_model(tmp_path_factory) -> Path:
     return dominant_colour_model(tmp_path_factory.mktemp("models") / "colour.onnx")
