@@ -211,6 +211,8 @@ def quantize(src: np.ndarray, mean, std, scale: float, zero_point: int, dtype: s
     mean, std = _channel_params(img, mean, std)
     if dtype not in _QUANT_RANGE:
         raise ValueError(f"dtype must be int8 or uint8, got {dtype!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be positive, got {scale}")
     out = _check_out(out, _layout_shape(img, layout), dtype)
     kernel = _native.quantize_to_chw if layout == "NCHW" else _native.quantize_to_hwc
     kernel(img, mean, std, scale, zero_point, out, divisor)
@@ -244,9 +246,15 @@ def decode_image(path: str | Path) -> np.ndarray:
     Like the reference's cv2.imread: EXIF orientation is applied; alpha (RGBA, LA, PA) is
     dropped, not composited; greyscale, palette, bilevel and CMYK images are converted to
     RGB by Pillow's rules; 16-bit samples keep their high byte (v >> 8, as OpenCV's PNG
-    reader does). JPEGs are decoded at full size: DCT-domain downscaling (Pillow's draft())
-    moved the preprocessed output by up to 26 levels in bench/preprocess.py's measurement.
-    Raises DatasetError naming the file if it is missing, empty, truncated or undecodable.
+    reader does). Raises DatasetError naming the file if it is missing, empty, truncated
+    or undecodable.
+
+    JPEGs are decoded at full size. Pillow's draft() (DCT-domain downscaling by 2/4/8 while
+    decoding) would save 0.2-0.4 ms on a typical ImageNet image and about half the decode
+    time of large ones, but it moved the preprocessed output (224x224, std 1) by up to 29
+    uint8 levels on a real 512x600 photo (mean 0.57, 4.2% of values by more than 2) and by
+    up to 33 over 200 synthetic ImageNet-sized JPEGs (mean 0.55, 8.4% by more than 2)
+    (bench/preprocess.py) - far outside the 1-2 levels that would keep it reference-equivalent.
     """
     path = Path(path)
     try:
