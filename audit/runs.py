@@ -1,0 +1,111 @@
+"""What a run directory says about itself, and the settings that repeat it exactly.
+
+Audits read run.json (the contract between runner, audit and report) and never
+re-derive what a run did: the compliance runs repeat the audited run's config with
+its calibrated target, so they run the same model, precision, placement, batch and
+query size as the run they audit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from harness.config import RunConfig
+from harness.files import atomic_write_json
+
+from audit.errors import AuditError
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    path: Path
+    record: dict  # run.json
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    @property
+    def config(self) -> dict:
+        return self.record["config"]
+
+    @property
+    def scenario(self) -> str:
+        return self.config["scenario"]
+
+    @property
+    def mode(self) -> str:
+        return self.config["mode"]
+
+    @property
+    def test(self) -> str | None:
+        """TEST01/TEST04/TEST05 for a compliance run, else None."""
+        return (self.record.get("audit") or {}).get("test")
+
+    @property
+    def kind(self) -> str:
+        """performance, accuracy, or the compliance test's name."""
+        return self.test or self.mode
+
+    @property
+    def audited_run(self) -> str | None:
+        return (self.record.get("audit") or {}).get("audited_run")
+
+    @property
+    def compliant_length(self) -> bool:
+        return bool(self.record.get("compliant_length"))
+
+    @property
+    def synthetic_weights(self) -> bool:
+        return bool(self.record["model"].get("synthetic_weights"))
+
+    def labels(self) -> np.ndarray:
+        """The dataset's ground truth, index i for qsl_idx i."""
+        from harness.data.imagenet import read_dataset
+
+        data = self.record["dataset"]
+        return read_dataset(Path(data["root"]), self.record["model"]["spec"]["num_classes"], data["count"],
+                            synthetic=data.get("synthetic", False)).labels
+
+    def annotate(self, **values) -> RunInfo:
+        """Add keys to run.json (atomically) and return the updated view."""
+        record = {**self.record, **values}
+        atomic_write_json(self.path / "run.json", record)
+        return RunInfo(self.path, record)
+
+
+def read_run(path: Path) -> RunInfo:
+    """A completed run, or one line saying why it cannot be audited."""
+    path = Path(path)
+    run_json = path / "run.json"
+    try:
+        record = json.loads(run_json.read_text())
+    except FileNotFoundError:
+        raise AuditError(f"{run_json} does not exist; pass a run directory written by harness") from None
+    except json.JSONDecodeError as exc:
+        raise AuditError(f"{run_json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if record.get("status") != "completed":
+        raise AuditError(f"{path} has status {record.get('status')!r}, not 'completed'; "
+                         "audit a run that finished (rerun it)")
+    return RunInfo(path, record)
+
+
+def repeat_config(run: RunInfo, mode: str, output_dir: Path) -> RunConfig:
+    """The audited run's config with its calibrated target fixed, in `mode`, writing to output_dir."""
+    known = {f.name for f in fields(RunConfig)}
+    values = {k: v for k, v in run.config.items() if k in known}
+    target = run.record.get("calibrated_target")
+    if target is None:
+        raise AuditError(f"{run.path / 'run.json'} has no calibrated_target; rerun the performance run")
+    key = "target_qps" if run.scenario == "Offline" else "target_latency_ms"
+    values.update({key: float(target), "mode": mode, "output_dir": str(output_dir)})
+    return RunConfig(**values)
+
+
+def same_placement(a: RunInfo, b: RunInfo) -> bool:
+    """Same instances on the same CPUs with the same threads and batch."""
+    return a.record["placement"]["instances"] == b.record["placement"]["instances"]

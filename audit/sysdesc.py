@@ -1,0 +1,139 @@
+"""The submission's descriptions: systems/<system>.json, and the measurements JSON and README.
+
+Fields come from what the run recorded about the machine and software (run.json's
+`system`, `model`, `config`, `placement`); fields no program can know (storage,
+cooling, availability, ...) are set to TO_FILL for a person to replace, and the
+checker refuses a formal tree that still has them.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from audit.runs import RunInfo
+
+TO_FILL = "TO BE FILLED BY SUBMITTER"
+NOT_APPLICABLE = "N/A"  # CPU-only system: no accelerator
+SYSTEM_FIELDS = (  # every field the submission checker requires in systems/<system>.json
+    "division", "submitter", "status", "system_name", "number_of_nodes", "host_processor_model_name",
+    "host_processors_per_node", "host_processor_core_count", "host_memory_capacity", "host_storage_capacity",
+    "host_storage_type", "accelerators_per_node", "accelerator_model_name", "accelerator_memory_capacity",
+    "framework", "operating_system", "system_type", "other_software_stack", "host_processor_frequency",
+    "host_processor_caches", "host_memory_configuration", "host_processor_interconnect", "host_networking",
+    "host_networking_topology", "accelerator_frequency", "accelerator_host_interconnect",
+    "accelerator_interconnect", "accelerator_interconnect_topology", "accelerator_memory_configuration",
+    "accelerator_on-chip_memories", "cooling", "hw_notes", "sw_notes", "host_network_card_count",
+    "system_type_detail")
+AVAILABILITIES = ("available", "preview", "rdi")
+SYSTEM_TYPES = ("datacenter", "edge", "datacenter,edge", "edge,datacenter")
+MEASUREMENT_FIELDS = ("input_data_types", "retraining", "starting_weights_filename", "weight_data_types",
+                      "weight_transformations")
+DATA_TYPES = {"fp32": "fp32", "bf16": "bf16", "int8": "int8"}
+
+
+def _framework(versions: dict, providers: list[str]) -> str:
+    ort = versions.get("onnxruntime-openvino") or versions.get("onnxruntime")
+    name = "ONNX Runtime (OpenVINO build)" if "onnxruntime-openvino" in versions else "ONNX Runtime"
+    return f"{name} {ort}, {', '.join(providers) or 'CPUExecutionProvider'}"
+
+
+def system_description(run: RunInfo, system: str, submitter: str, division: str) -> dict:
+    s = run.record["system"]
+    versions = s.get("versions", {})
+    sockets = s.get("sockets") or 1
+    memory = s.get("memory_bytes")
+    fields = {
+        "division": division, "submitter": submitter, "status": TO_FILL, "system_name": system,
+        "number_of_nodes": 1,
+        "host_processor_model_name": s.get("cpu_model", TO_FILL),
+        "host_processors_per_node": sockets,
+        "host_processor_core_count": s["cores"] // sockets if s.get("cores") else TO_FILL,
+        "host_memory_capacity": f"{memory / 2 ** 30:.0f} GB" if memory else TO_FILL,
+        "host_storage_capacity": TO_FILL, "host_storage_type": TO_FILL,
+        "accelerators_per_node": 0, "accelerator_model_name": NOT_APPLICABLE,
+        "accelerator_memory_capacity": NOT_APPLICABLE,
+        "framework": _framework(versions, run.record.get("providers", [])),
+        "operating_system": f"{s['os']['name']} (kernel {s['os']['kernel']})" if s.get("os") else TO_FILL,
+        "system_type": TO_FILL,
+        "other_software_stack": ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "host_processor_frequency": TO_FILL, "host_processor_caches": TO_FILL,
+        "host_memory_configuration": TO_FILL, "host_processor_interconnect": TO_FILL,
+        "host_networking": TO_FILL, "host_networking_topology": TO_FILL,
+        "accelerator_frequency": NOT_APPLICABLE, "accelerator_host_interconnect": NOT_APPLICABLE,
+        "accelerator_interconnect": NOT_APPLICABLE, "accelerator_interconnect_topology": NOT_APPLICABLE,
+        "accelerator_memory_configuration": NOT_APPLICABLE, "accelerator_on-chip_memories": NOT_APPLICABLE,
+        "cooling": TO_FILL,
+        "hw_notes": f"{s.get('topology', '')}; ISA: {' '.join(s.get('isa', [])) or 'baseline'}",
+        "sw_notes": f"harness {run.record.get('harness_version')}; LoadGen via mlcommons-loadgen "
+                    f"{versions.get('mlcommons-loadgen')}",
+        "host_network_card_count": TO_FILL, "system_type_detail": TO_FILL,
+    }
+    return {k: fields[k] for k in SYSTEM_FIELDS}
+
+
+def _starting_weights(run: RunInfo) -> str:
+    model = run.record["model"]
+    if model.get("synthetic_weights"):
+        return f"{model['name']}: the harness's embedded ResNet-50 v1.5 graph with synthetic (seeded random) weights"
+    return model["path"].rsplit("/", 1)[-1]
+
+
+def _weight_transformations(precision: str) -> str:
+    if precision == "int8":
+        return ("static post-training quantization to int8 (ONNX Runtime QDQ) from the fp32 weights, "
+                "calibrated on a fixed image list; no retraining")
+    if precision == "bf16":
+        return "fp32 weights executed in bf16 by the execution provider; no retraining"
+    return "none"
+
+
+def measurements(run: RunInfo) -> dict:
+    """The model, precision and quantization description the checker requires per scenario."""
+    cfg, model = run.config, run.record["model"]
+    precision = cfg["precision"]
+    return {
+        "input_data_types": "fp32",  # preprocessed images are fed as float32 at every precision
+        "retraining": "no",
+        "starting_weights_filename": _starting_weights(run),
+        "weight_data_types": DATA_TYPES[precision],
+        "weight_transformations": _weight_transformations(precision),
+        "harness": {"model": model["name"], "model_sha256": model["sha256"],
+                    "synthetic_weights": bool(model.get("synthetic_weights")), "precision": precision,
+                    "execution_providers": run.record.get("providers", []),
+                    "placement": run.record["placement"]["description"]},
+    }
+
+
+def _command(run: RunInfo) -> str:
+    """The harness command line that repeats the run's settings."""
+    cfg = run.config
+    args = ["harness", "--formal", "--scenario", cfg["scenario"], "--precision", cfg["precision"],
+            "--model", cfg["model"]]
+    for key in ("preset", "dataset", "count", "instances", "threads", "batch_size", "cpus"):
+        if cfg.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", str(cfg[key])]
+    for key, value in cfg.get("model_spec", {}).items():
+        flag = f"--{key.replace('_', '-')}"
+        if isinstance(value, bool):
+            args += [flag] if value else []
+        else:
+            args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    if cfg.get("quick"):
+        args.append("--quick")
+    return shlex.join(args)
+
+
+def readme(run: RunInfo, system: str) -> str:
+    model = run.record["model"]
+    lines = [f"# resnet50 {run.scenario} on {system}", "",
+             "Measured with harness (an MLPerf-style ONNX Runtime CPU harness) and MLCommons LoadGen.", "",
+             "## Reproduce", "", "```", _command(run), "```", "",
+             f"- model: {model['name']} (sha256 {model['sha256']})",
+             f"- precision: {run.config['precision']}; execution providers: "
+             f"{', '.join(run.record.get('providers', []))}",
+             f"- placement: {run.record['placement']['description']}",
+             f"- calibrated target: {run.record.get('calibrated_target')} "
+             f"({'samples/s' if run.scenario == 'Offline' else 'ms'}), written to user.conf",
+             f"- performance run: {run.run_id}"]
+    lines += [f"- note: {n}" for n in run.record.get("notes", [])]
+    return "\n".join(lines) + "\n"
