@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from harness._native.dispatch import argmax_labels
 from harness.errors import ModelError
 from harness.models.spec import ModelSpec
 from harness.placement import Instance
@@ -90,16 +91,17 @@ class Engine:
         return binding
 
     def run(self, n: int) -> np.ndarray:
-        """Infer input[:n]; return n int32 labels with the spec's label offset applied."""
+        """Infer input[:n]; return the output rows, flattened to (n, width)."""
         self.session.run_with_iobinding(self._binding(n))
+        return self._out[:n].reshape(n, -1)
+
+    def labels_into(self, n: int, labels: np.ndarray) -> None:
+        """The class labels of the last run's n outputs, label offset applied, as float32."""
         out = self._out[:n].reshape(n, -1)
         if self.spec.output_kind == "argmax":
-            labels = out[:, 0].astype(np.int32)
+            labels[:n] = out[:, 0] - self.spec.label_offset
         else:
-            labels = out.argmax(axis=1).astype(np.int32)
-        if self.spec.label_offset:
-            labels -= self.spec.label_offset
-        return labels
+            argmax_labels(np.ascontiguousarray(out, dtype=np.float32), self.spec.label_offset, labels)
 
 
 def build_engines(model_path: str, choice: EngineChoice, spec: ModelSpec, instances: tuple[Instance, ...],

@@ -4,6 +4,11 @@ LoadGen's issue callback splits each query into batches of at most `batch_size`
 samples and puts them on one shared queue; every instance's worker takes the next
 batch when it is free, so faster instances simply serve more. The same SUT serves
 Offline (one large query) and SingleStream (one sample per query).
+
+Per batch a worker gathers the samples from its NUMA node's copy of the loaded set
+into its engine's bound input, runs the engine, writes float32 labels into its
+response buffer and completes the LoadGen responses: the copying and the argmax run
+in harness._native.dispatch without the GIL, inference releases it too.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import mlperf_loadgen as lg
 import numpy as np
 
+from harness._native.dispatch import complete, gather
+from harness.affinity import name_current_thread
 from harness.engine import Engine
+from harness.placement import Instance
 from harness.qsl import SampleStore
 
 
@@ -32,19 +39,25 @@ class Timeline:
         return np.asarray(self.rows, dtype=np.int64).reshape(-1, 3)
 
 
+def _bytes2d(a: np.ndarray) -> np.ndarray:
+    return a.reshape(len(a), -1).view(np.uint8)
+
+
 class Worker(threading.Thread):
-    def __init__(self, index: int, engine: Engine, cpus: tuple[int, ...], store: SampleStore,
+    def __init__(self, index: int, engine: Engine, instance: Instance, store: SampleStore,
                  work: queue.SimpleQueue, timeline: Timeline, on_error: Callable[[BaseException], None]):
         super().__init__(name=f"harness-worker-{index}", daemon=True)
-        self.engine, self.cpus, self.store = engine, cpus, store
+        self.index, self.engine, self.instance, self.store = index, engine, instance, store
         self.work, self.timeline, self.on_error = work, timeline, on_error
         self.responses = np.zeros(engine.batch_size, dtype=np.float32)
         self.samples_done = 0
+        self._input_bytes = _bytes2d(engine.input)
 
     def run(self) -> None:
-        if self.cpus:
+        name_current_thread(f"hw-{self.index}")  # what /proc shows; placement checks read it
+        if self.instance.cpus:
             # ORT pins its own extra threads; the calling thread is ours to pin.
-            os.sched_setaffinity(0, {self.cpus[0]})
+            os.sched_setaffinity(0, {self.instance.cpus[0]})
         while (item := self.work.get()) is not None:
             try:
                 self.serve(*item)
@@ -53,26 +66,33 @@ class Worker(threading.Thread):
                 return
 
     def serve(self, ids: np.ndarray, indices: np.ndarray, issued_ns: int) -> None:
-        n = len(ids)
-        slots = self.store.slot_of[indices]
-        if (slots < 0).any():
-            raise RuntimeError(f"LoadGen issued sample {int(indices[slots.argmin()])} that is not loaded")
-        np.take(self.store.rows, slots, axis=0, out=self.engine.input[:n])
-        self.responses[:n] = self.engine.run(n)
-        base = self.responses.ctypes.data
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(int(ids[i]), base + 4 * i, 4) for i in range(n)])
+        self.infer(indices)
+        self.respond(ids, len(ids), issued_ns)
+
+    def infer(self, indices: np.ndarray) -> None:
+        """Labels of the samples `indices` into responses[:len(indices)]."""
+        n = len(indices)
+        rows = self.store.rows_for(self.instance.node)
+        gather(_bytes2d(rows), self.store.slot_of[indices], self._input_bytes)
+        self.engine.run(n)
+        self.engine.labels_into(n, self.responses)
+
+    def respond(self, ids: np.ndarray, n: int, issued_ns: int) -> None:
+        complete(ids, self.responses.ctypes.data, n)
         self.timeline.rows.append((issued_ns, time.monotonic_ns(), n))
         self.samples_done += n
 
 
 class SUT:
-    def __init__(self, engines: list[Engine], cpus: list[tuple[int, ...]], store: SampleStore,
+    worker_class: type[Worker] = Worker
+
+    def __init__(self, engines: list[Engine], instances: tuple[Instance, ...], store: SampleStore,
                  batch_size: int, on_error: Callable[[BaseException], None]):
         self.batch_size = batch_size
         self.work: queue.SimpleQueue = queue.SimpleQueue()
         self.timeline = Timeline()
-        self.workers = [Worker(i, e, c, store, self.work, self.timeline, on_error)
-                        for i, (e, c) in enumerate(zip(engines, cpus))]
+        self.workers = [self.worker_class(i, e, inst, store, self.work, self.timeline, on_error)
+                        for i, (e, inst) in enumerate(zip(engines, instances))]
 
     def start(self) -> None:
         for w in self.workers:

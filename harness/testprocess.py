@@ -53,6 +53,13 @@ class TestJob:
     sut_class: str = "harness.sut:SUT"
 
 
+def _cpus_by_node(instances: tuple[Instance, ...]) -> dict[int, tuple[int, ...]]:
+    nodes: dict[int, list[int]] = {}
+    for inst in instances:
+        nodes.setdefault(inst.node, []).extend(inst.cpus)
+    return {node: tuple(sorted(cpus)) for node, cpus in nodes.items()}
+
+
 def _pinned(cpus: tuple[int, ...], fn) -> threading.Thread:
     """A started thread running fn on cpus[0], as the SUT's workers do.
 
@@ -126,7 +133,7 @@ def _run(job: TestJob, events) -> None:
     atomic_write_text(user_conf, render_user_conf(job.loadgen, target))
     settings = load_test_settings(user_conf, job.loadgen.scenario, job.mode)
 
-    store = SampleStore(cache)
+    store = SampleStore(cache, _cpus_by_node(job.instances))
     failure = threading.Event()
 
     def on_error(exc: BaseException) -> None:
@@ -136,7 +143,7 @@ def _run(job: TestJob, events) -> None:
     batch = job.instances[0].batch_size
     module, _, name = job.sut_class.partition(":")
     sut_type = getattr(importlib.import_module(module), name)
-    sut = sut_type(engines, [i.cpus for i in job.instances], store, batch, on_error)
+    sut = sut_type(engines, job.instances, store, batch, on_error)
     sut.start()
     sut_handle = lg.ConstructFastSUT(sut.issue, sut.flush)
     qsl_handle = lg.ConstructQSL(len(cache), job.loadgen.performance_sample_count, store.load, store.unload)

@@ -1,0 +1,84 @@
+"""SUTs with the faults compliance tests exist to catch; tests inject them by `sut_class`.
+
+The LoadGen child process imports them as "faulty_suts:<Class>": it is spawned with
+the parent's sys.path, on which pytest's rootdir conftest puts tests/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from harness.sut import SUT, Worker
+
+# The tiny test model infers a batch in microseconds, so a cache would save almost
+# nothing measurable. This stands in for a model whose inference costs real time.
+INFERENCE_COST_S = 0.01
+CACHE_SAMPLES = 4
+
+
+class WrongWhenRepeatedWorker(Worker):
+    """Answers right the first time it sees a sample, then the next class.
+
+    Accuracy mode issues every sample exactly once, so the accuracy run is perfect;
+    performance mode repeats samples, so almost every answer there is wrong: the
+    fault TEST01 exists to catch (a SUT that behaves differently when timed).
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.seen: set[int] = set()
+
+    def infer(self, indices):
+        super().infer(indices)
+        for k, idx in enumerate(indices.tolist()):
+            if idx in self.seen:
+                self.responses[k] = (self.responses[k] + 1) % self.engine.spec.num_classes
+            self.seen.add(idx)
+
+
+class WrongWhenRepeatedSUT(SUT):
+    worker_class = WrongWhenRepeatedWorker
+
+
+class SlowWorker(Worker):
+    """Infers every batch, and pays INFERENCE_COST_S for it: the honest twin of CachingWorker."""
+
+    def serve(self, ids, indices, issued_ns):
+        time.sleep(INFERENCE_COST_S)
+        super().serve(ids, indices, issued_ns)
+
+
+class SlowSUT(SUT):
+    worker_class = SlowWorker
+
+
+class CachingWorker(SlowWorker):
+    """Answers a batch whose samples it answered recently from a cache, skipping inference.
+
+    The cache holds CACHE_SAMPLES results, far fewer than the performance set, so it
+    barely helps a normal run (random samples rarely repeat within a few), while
+    TEST04, which issues the same sample every time, is answered almost entirely from
+    it: the fault TEST04 exists to catch.
+    """
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.cache: OrderedDict[int, float] = OrderedDict()
+
+    def serve(self, ids, indices, issued_ns):
+        keys = indices.tolist()
+        if not all(k in self.cache for k in keys):
+            super().serve(ids, indices, issued_ns)
+            for key, label in zip(keys, self.responses[:len(keys)].tolist()):
+                self.cache[key] = label
+                self.cache.move_to_end(key)
+            while len(self.cache) > CACHE_SAMPLES:
+                self.cache.popitem(last=False)
+            return
+        self.responses[:len(keys)] = [self.cache[k] for k in keys]
+        self.respond(ids, len(keys), issued_ns)
+
+
+class CachingSUT(SUT):
+    worker_class = CachingWorker
