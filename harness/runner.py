@@ -35,6 +35,7 @@ from harness.models import SYNTHETIC_WEIGHTS_NOTE, ModelArtifact
 from harness.placement import Plan, plan_instances
 from harness.placement_check import placement_fields
 from harness.results import read_detail_log, headline
+from harness.runstats import write_run_stats
 from harness.sysinfo import system_info
 from harness.testprocess import TestJob, run_test
 from harness.topology import parse_cpulist, read_topology
@@ -221,5 +222,6 @@ def finish(run_dir: Path, record: RunRecord, cfg: RunConfig, artifact: ModelArti
     placement = record.data["placement"]
     placement.update(placement_fields(placement["instances"], record.data.pop("observed_threads", None),
                                       record.data["system"]["allowed_cpus"]))
+    result["stats"] = write_run_stats(run_dir).summary()
     record.update(status="completed", result=result,
                   finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
