@@ -17,6 +17,7 @@ from harness.models.spec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
 
 COMMANDS: dict[str, str] = {  # name -> module, besides "run"
     "quantize": "harness.quantize_cli",
+    "compare": "harness.compare",
     "tune": "harness.tune",
 }
 

@@ -1,0 +1,198 @@
+"""`harness compare RUN_A RUN_B`: is B faster or slower than A, and is the difference real?
+
+SingleStream runs are compared on their per-query latencies (the p90 that is the
+scenario's metric, and the median); Offline runs on their steady-state throughput per
+time bin, both bins of one width so that the rates are alike. The tests are
+harness.stats's: Mann–Whitney U with a bootstrap interval of the ratio B/A.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness import stats
+from harness.errors import HarnessError
+from harness.report_format import latency
+from harness.runstats import RunDataError, bin_width, completions_of, latencies_of, read_timeline, \
+    steady_rates, throughput_of
+
+HELP = "is run B faster or slower than run A, and is the difference real"
+# Conventional bands for the rank-biserial correlation |r| (Cohen's small/medium/large).
+EFFECT_WORDS = ((0.1, "negligible"), (0.3, "small"), (0.5, "medium"), (1.01, "large"))
+
+
+class NotComparable(HarnessError):
+    """Two runs measure different things; --force compares them anyway."""
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    record: dict
+    timeline: np.ndarray
+
+    @property
+    def scenario(self) -> str:
+        return self.record["config"]["scenario"]
+
+    @property
+    def precision(self) -> str:
+        return self.record["config"]["precision"]
+
+    def label(self) -> str:
+        compliant = "compliant length" if self.record.get("compliant_length") else "NOT compliant (quick)"
+        validity = self.record.get("result", {}).get("validity") or "no LoadGen result"
+        return f"{self.record.get('run_id', self.path.name)} ({self.precision} {self.scenario}, {validity}, {compliant})"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The comparisons made, primary first, and what else the reader should know."""
+
+    comparisons: tuple[stats.Comparison, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        if not self.comparisons:
+            return "no test possible: " + "; ".join(self.notes)
+        return self.comparisons[0].verdict
+
+
+def load_run(path: Path) -> Run:
+    path = Path(path)
+    try:
+        record = json.loads((path / "run.json").read_text())
+    except FileNotFoundError:
+        raise RunDataError(f"{path} has no run.json: not a run directory") from None
+    except json.JSONDecodeError as exc:
+        raise RunDataError(f"{path / 'run.json'} is not valid JSON ({exc.msg})") from None
+    if record.get("status") != "completed":
+        raise RunDataError(f"{path} did not complete (status {record.get('status')!r}); compare completed runs")
+    return Run(path, record, read_timeline(path))
+
+
+def check_comparable(a: Run, b: Run) -> None:
+    """Refuse runs of different scenarios or models, and a model file that changed."""
+    if a.scenario != b.scenario:
+        raise NotComparable(f"A is {a.scenario} and B is {b.scenario}: different metrics; --force compares "
+                            "their throughput anyway")
+    model_a, model_b = a.record["config"]["model"], b.record["config"]["model"]
+    if model_a != model_b:
+        raise NotComparable(f"A ran model {model_a} and B ran {model_b}; --force compares them anyway")
+    if a.precision == b.precision and a.record["model"]["sha256"] != b.record["model"]["sha256"]:
+        raise NotComparable(f"model {model_a} changed between the runs (sha256 {a.record['model']['sha256'][:12]} "
+                            f"vs {b.record['model']['sha256'][:12]}); --force compares them anyway")
+
+
+def differences(a: Run, b: Run) -> list[str]:
+    """What else differs between the runs, in words: the reader decides what it explains."""
+    found = []
+    for name, get in (("precision", lambda r: r.precision),
+                      ("execution providers", lambda r: ", ".join(r.record.get("providers", [])) or "unknown"),
+                      ("placement", lambda r: r.record["placement"]["description"]),
+                      ("CPU", lambda r: r.record["system"]["cpu_model"]),
+                      ("host", lambda r: r.record["system"].get("hostname")),
+                      ("harness version", lambda r: r.record.get("harness_version"))):
+        if get(a) != get(b):
+            found.append(f"{name}: {get(a)} -> {get(b)}")
+    return found
+
+
+def _throughput(a: Run, b: Run, alpha: float) -> tuple[stats.Comparison | None, str | None]:
+    widths = [bin_width(completions_of(r.timeline).max() / 1e9, len(r.timeline)) for r in (a, b)]
+    if None in widths:
+        return None, "too few completions to bin throughput over time in " + \
+            " and ".join(n for n, w in zip("AB", widths) if w is None)
+    width = max(widths)  # the coarser width holds enough completions per bin in both runs
+    rates = []
+    for run in (a, b):
+        series = throughput_of(run.timeline, width)
+        rates.append(steady_rates(series, stats.steady_state(series)) if len(series.rates) else np.array([]))
+    if min(r.size for r in rates) < 2:
+        return None, f"fewer than 2 steady-state bins of {width:g} s in one run"
+    return stats.compare_throughput(rates[0], rates[1], alpha), None
+
+
+def compare_runs(a: Run, b: Run, alpha: float = 0.05) -> Outcome:
+    notes = []
+    comparisons = []
+    if a.scenario == b.scenario == "SingleStream":
+        la, lb = latencies_of(a.timeline, a.scenario), latencies_of(b.timeline, b.scenario)
+        comparisons += [stats.compare_latencies(la, lb, alpha, 0.90), stats.compare_latencies(la, lb, alpha, 0.50)]
+    else:
+        if a.scenario != b.scenario:
+            notes.append("different scenarios: only throughput is compared")
+        comparison, why = _throughput(a, b, alpha)
+        if comparison:
+            comparisons.append(comparison)
+        else:
+            notes.append(why)
+    for run, name in ((a, "A"), (b, "B")):
+        if not run.record.get("compliant_length"):
+            notes.append(f"{name} is not a compliant-length run: fine for a comparison, not for a claim")
+        if run.record.get("result", {}).get("validity") != "VALID":
+            notes.append(f"{name} is INVALID by LoadGen's rules")
+    return Outcome(tuple(comparisons), tuple(notes))
+
+
+def effect_words(rank_biserial: float) -> str:
+    return next(word for bound, word in EFFECT_WORDS if abs(rank_biserial) < bound)
+
+
+def _show(value: float, unit: str) -> str:
+    return latency(value, 4) if unit == "ns" else f"{value:,.1f} samples/s"
+
+
+def _loadgen_line(a: Run, b: Run) -> str | None:
+    ra, rb = a.record.get("result", {}), b.record.get("result", {})
+    if ra.get("metric") != rb.get("metric") or not ra.get("value") or not rb.get("value"):
+        return None
+    unit = "ns" if ra["metric"] == "p90_latency_ns" else "samples/s"
+    name = "p90 latency" if unit == "ns" else "throughput"
+    return f"LoadGen's {name}: A {_show(ra['value'], unit)}, B {_show(rb['value'], unit)} (B/A {rb['value'] / ra['value']:.3f})"
+
+
+def render(a: Run, b: Run, outcome: Outcome) -> str:
+    lines = [f"A: {a.label()}", f"B: {b.label()}"]
+    lines += [f"   differs in {d}" for d in differences(a, b)]
+    if line := _loadgen_line(a, b):
+        lines.append(line)
+    for c in outcome.comparisons:
+        lines.append(f"{c.statistic}: A {_show(c.a, c.unit)} (n={c.n_a}), B {_show(c.b, c.unit)} (n={c.n_b}); "
+                     f"B/A {c.ratio:.3f} [{c.ratio_ci[0]:.3f}, {c.ratio_ci[1]:.3f}] ({c.confidence * 100:g} %); "
+                     f"Mann-Whitney p = {c.p_value:.3g}; P(B better) = {c.prob_b_better:.2f}, "
+                     f"rank-biserial r = {c.rank_biserial:+.2f} ({effect_words(c.rank_biserial)} effect)")
+    lines += [f"note: {n}" for n in outcome.notes]
+    lines.append(f"verdict: {outcome.verdict}")
+    return "\n".join(lines)
+
+
+def to_json(a: Run, b: Run, outcome: Outcome) -> dict:
+    return {"a": str(a.path), "b": str(b.path), "differences": differences(a, b),
+            "comparisons": [{**c.to_json(), "effect": effect_words(c.rank_biserial)} for c in outcome.comparisons],
+            "notes": list(outcome.notes), "verdict": outcome.verdict}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_a", metavar="RUN_A", help="the baseline run directory")
+    parser.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
+    parser.add_argument("--force", action="store_true",
+                        help="compare runs of different scenarios or models anyway")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+
+def main(args) -> int:
+    if not 0 < args.alpha < 1:
+        raise HarnessError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    a, b = load_run(Path(args.run_a)), load_run(Path(args.run_b))
+    if not args.force:
+        check_comparable(a, b)
+    outcome = compare_runs(a, b, args.alpha)
+    print(json.dumps(to_json(a, b, outcome), indent=2) if args.json else render(a, b, outcome))
+    return 0
