@@ -150,5 +150,4 @@ def package(paths: list[Path], out: Path, submitter: str, system: str, division:
         echo(f"kept existing {systems}")
     else:
         atomic_write_json(systems, system_description(groups[0].performance, system, submitter, division))
-    echo(f"submission tree: {root} ({division} division)")
     return root

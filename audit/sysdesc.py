@@ -28,7 +28,6 @@ AVAILABILITIES = ("available", "preview", "rdi")
 SYSTEM_TYPES = ("datacenter", "edge", "datacenter,edge", "edge,datacenter")
 MEASUREMENT_FIELDS = ("input_data_types", "retraining", "starting_weights_filename", "weight_data_types",
                       "weight_transformations")
-DATA_TYPES = {"fp32": "fp32", "bf16": "bf16", "int8": "int8"}
 
 
 def _framework(versions: dict, providers: list[str]) -> str:
@@ -78,10 +77,14 @@ def _starting_weights(run: RunInfo) -> str:
     return model["path"].rsplit("/", 1)[-1]
 
 
-def _weight_transformations(precision: str) -> str:
-    if precision == "int8":
-        return ("static post-training quantization to int8 (ONNX Runtime QDQ) from the fp32 weights, "
-                "calibrated on a fixed image list; no retraining")
+def _weight_transformations(run: RunInfo, precision: str) -> str:
+    quantization = run.record.get("quantization")
+    if quantization:
+        m = quantization.get("method", {})
+        source = quantization.get("calibration_list") or "a seeded selection of the dataset"
+        return (f"post-training static quantization with {m.get('tool', 'ONNX Runtime')} ({m.get('format')}; "
+                f"weights {m.get('weights')}; activations {m.get('activations')}; {m.get('calibration')} "
+                f"calibration on {quantization.get('calibration_images')} images from {source}); no retraining")
     if precision == "bf16":
         return "fp32 weights executed in bf16 by the execution provider; no retraining"
     return "none"
@@ -89,14 +92,15 @@ def _weight_transformations(precision: str) -> str:
 
 def measurements(run: RunInfo) -> dict:
     """The model, precision and quantization description the checker requires per scenario."""
-    cfg, model = run.config, run.record["model"]
-    precision = cfg["precision"]
+    model = run.record["model"]
+    # What the engine was shown to run (run.json `precision`), not only what was asked for.
+    precision = (run.record.get("precision") or {}).get("reported") or run.config["precision"]
     return {
         "input_data_types": "fp32",  # preprocessed images are fed as float32 at every precision
         "retraining": "no",
         "starting_weights_filename": _starting_weights(run),
-        "weight_data_types": DATA_TYPES[precision],
-        "weight_transformations": _weight_transformations(precision),
+        "weight_data_types": precision,
+        "weight_transformations": _weight_transformations(run, precision),
         "harness": {"model": model["name"], "model_sha256": model["sha256"],
                     "synthetic_weights": bool(model.get("synthetic_weights")), "precision": precision,
                     "execution_providers": run.record.get("providers", []),

@@ -17,6 +17,7 @@ from harness.models.spec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
 
 COMMANDS: dict[str, str] = {  # name -> module, besides "run"
     "quantize": "harness.quantize_cli",
+    "formal": "audit.formal",  # performance, accuracy, TEST01, TEST04, package, check
     "compare": "harness.compare",
     "tune": "harness.tune",
 }
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--formal" in argv:  # `harness --scenario X --formal ...` is the formal subcommand
+        argv = ["formal", *(a for a in argv[argv[0] == "run":] if a != "--formal")]
     if not argv or argv[0] not in ("run", *COMMANDS, "-h", "--help"):
         argv.insert(0, "run")
     parser = build_parser()
