@@ -46,7 +46,16 @@ def bare_setup(cfg: RunConfig) -> BareSetup:
     return BareSetup(cfg, model_path, engines, plan.instances)
 
 
-def bare_offline(setup: BareSetup, seconds: float) -> float:
+def _runner(engine, n: int, plain: bool):
+    """One inference of n samples: session.run with a feed dict, or the bound buffers."""
+    if not plain:
+        return lambda: engine.run(n)
+    feed = {engine.spec.input_name: engine.input[:n]}
+    names = [engine.output.name]
+    return lambda: engine.session.run(names, feed)
+
+
+def bare_offline(setup: BareSetup, seconds: float, plain: bool = False) -> float:
     """Samples/s with every instance running full batches in a pinned thread."""
     done = [0] * len(setup.engines)
     start = time.perf_counter()
@@ -54,8 +63,9 @@ def bare_offline(setup: BareSetup, seconds: float) -> float:
     def loop(k: int) -> None:
         os.sched_setaffinity(0, {setup.instances[k].cpus[0]})
         e = setup.engines[k]
+        infer = _runner(e, e.batch_size, plain)
         while time.perf_counter() - start < seconds:
-            e.run(e.batch_size)
+            infer()
             done[k] += e.batch_size
 
     threads = [threading.Thread(target=loop, args=(k,)) for k in range(len(setup.engines))]
@@ -66,16 +76,16 @@ def bare_offline(setup: BareSetup, seconds: float) -> float:
     return sum(done) / (time.perf_counter() - start)
 
 
-def bare_single_stream(setup: BareSetup, seconds: float) -> np.ndarray:
+def bare_single_stream(setup: BareSetup, seconds: float, plain: bool = False) -> np.ndarray:
     """Batch-1 latencies in ns from instance 0, one query at a time, in a pinned thread."""
     latencies: list[int] = []
 
     def loop() -> None:
         os.sched_setaffinity(0, {setup.instances[0].cpus[0]})
-        e, end = setup.engines[0], time.perf_counter() + seconds
+        infer, end = _runner(setup.engines[0], 1, plain), time.perf_counter() + seconds
         while time.perf_counter() < end:
             t = time.perf_counter_ns()
-            e.run(1)
+            infer()
             latencies.append(time.perf_counter_ns() - t)
 
     thread = threading.Thread(target=loop)
