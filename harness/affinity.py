@@ -19,8 +19,15 @@ from pathlib import Path
 from harness.errors import PlacementError
 from harness.topology import format_cpulist, name_cpus, parse_cpulist
 
-# Position of "processor" (field 39 of proc(5)) after the ") " that ends the comm field.
+# Positions of proc(5) stat fields after the ") " that ends the comm field (field 2):
+# utime (14) and stime (15) in clock ticks, processor (39).
+_UTIME_AFTER_COMM, _STIME_AFTER_COMM = 14 - 3, 15 - 3
 _PROCESSOR_AFTER_COMM = 39 - 3
+# A thread with less CPU time than this share of its instance's busiest thread mostly
+# waits (an OpenVINO caller blocked on its stream): where it may run says little. Judged
+# only once the busiest thread has run long enough for 10 ms clock ticks to mean much.
+BUSY_SHARE = 0.1
+BUSY_EVIDENCE_S = 0.5
 _PR_SET_NAME = 15  # prctl(2): name the calling thread
 _COMM_BYTES = 15  # the kernel's thread name limit, without the terminating NUL
 _WORKER_NAME = re.compile(r"hw-(\d+)")
@@ -32,6 +39,7 @@ class ThreadObservation:
     name: str
     allowed: tuple[int, ...]  # Cpus_allowed_list
     last_cpu: int  # CPU the thread last ran on
+    cpu_time_s: float  # user + system CPU time since the thread started
 
 
 def pin_current_thread(cpus: Iterable[int]) -> None:
@@ -104,6 +112,8 @@ def observe_threads(root: Path = Path("/"), pid: int | str = "self") -> list[Thr
                 name=fields["Name"],
                 allowed=tuple(allowed),
                 last_cpu=int(after_comm[_PROCESSOR_AFTER_COMM]),
+                cpu_time_s=(int(after_comm[_UTIME_AFTER_COMM]) + int(after_comm[_STIME_AFTER_COMM]))
+                / os.sysconf("SC_CLK_TCK"),
             )
         )
     return sorted(observations, key=lambda observation: observation.tid)
@@ -123,8 +133,9 @@ def check_placement(
     1. no CPU belongs to two instances;
     2. every thread's allowed CPUs lie within one instance's CPUs, its owner's if known;
     3. every instance has at least one thread whose allowed CPUs lie within its CPUs;
-    4. together those threads may run on every CPU of the instance: threads crowded
-       onto some of its cores leave the others idle (OpenVINO's own pinning does this).
+    4. together those of them that do its work (BUSY_SHARE, BUSY_EVIDENCE_S) may run on
+       every CPU of the instance: threads crowded onto some of its cores leave the others idle
+       (OpenVINO's own pinning does this).
     It does not look at last_cpu: the kernel never runs a thread outside its mask.
     """
     ordered = sorted(plan_cpus_by_instance.items())
@@ -140,7 +151,7 @@ def check_placement(
                     f"instances {first} and {second} share {name_cpus(shared)}; "
                     "each CPU should belong to one instance"
                 )
-    reachable: dict[int, set[int]] = {}  # instance -> CPUs its threads may run on
+    homed: dict[int, list[ThreadObservation]] = {}  # instance -> threads within its CPUs
     for thread in observations:
         allowed = frozenset(thread.allowed)
         label = f"thread {thread.tid} ({thread.name}) may run on {name_cpus(allowed)}"
@@ -163,16 +174,21 @@ def check_placement(
             elif not homes:
                 warnings.append(f"{label}, outside every instance's CPUs")
         for home in homes:
-            reachable.setdefault(home, set()).update(allowed)
+            homed.setdefault(home, []).append(thread)
     for index, cpus in instance_cpus.items():
-        if index not in reachable:
+        if index not in homed:
             warnings.append(
                 f"instance {index} ({name_cpus(cpus)}) has no thread pinned within its CPUs"
             )
-        elif reachable[index] != cpus:
-            idle = cpus - reachable[index]
+            continue
+        busiest = max(thread.cpu_time_s for thread in homed[index])
+        floor = BUSY_SHARE * busiest if busiest >= BUSY_EVIDENCE_S else 0.0
+        reachable = {
+            cpu for thread in homed[index] if thread.cpu_time_s >= floor for cpu in thread.allowed
+        }
+        if reachable != cpus:
             warnings.append(
-                f"instance {index} ({name_cpus(cpus)}): its threads may run only on "
-                f"{name_cpus(reachable[index])}, leaving {name_cpus(idle)} without an inference thread"
+                f"instance {index} ({name_cpus(cpus)}): the threads doing its work may run only "
+                f"on {name_cpus(reachable)}, leaving {name_cpus(cpus - reachable)} idle"
             )
     return warnings

@@ -44,7 +44,7 @@ class RunConfig:
     output_dir: str = "runs"
     progress: bool = True
     default_batch_sizes: dict = field(default_factory=dict)
-    system_profile: str | None = None  # the profile that chose instances, threads or batch_size
+    system_profile: str | None = None  # the profile that set instances and threads, or batch_size
 
     @property
     def effective_batch_size(self) -> int:

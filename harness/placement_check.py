@@ -29,6 +29,7 @@ class ObservedThread:
     name: str
     allowed: tuple[int, ...]  # Cpus_allowed_list
     last_cpu: int
+    cpu_time_s: float
     instance: int | None  # the instance it serves; None: not an inference thread as far as seen
 
 
@@ -69,7 +70,7 @@ def check_observed_placement(
     warnings = check_placement(cpus_of, inference, owners)
     attributed = {t.tid: owners.get(t.tid, _home(t, cpus_of)) for t in inference}
     observed = tuple(
-        ObservedThread(t.tid, t.name, tuple(t.allowed), t.last_cpu, attributed.get(t.tid))
+        ObservedThread(t.tid, t.name, tuple(t.allowed), t.last_cpu, t.cpu_time_s, attributed.get(t.tid))
         for t in observations
     )
     return PlacementCheck(observed, tuple(warnings))

@@ -15,7 +15,7 @@ def _metric(result: dict) -> str:
 
 def _tuned(cfg: dict) -> str:
     profile = cfg.get("system_profile")
-    return f" (layout from system profile {profile.rsplit('/', 1)[-1]})" if profile else ""
+    return f" (defaults from system profile {profile.rsplit('/', 1)[-1]})" if profile else ""
 
 
 def summary_lines(record: dict) -> list[str]:

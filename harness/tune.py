@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.cli import add_run_arguments, config_from_args
 from harness.config import RunConfig
-from harness.errors import ConfigError, HarnessError, PlacementError
+from harness.errors import ConfigError, HarnessError, PlacementError, RunFailed
 from harness.files import atomic_write_json
 from harness.placement import Plan, plan_instances
 from harness.profile import LayoutKey, TunedLayout, systems_dir, this_machine, write_layout
@@ -188,6 +188,9 @@ def _measure(base: RunConfig, candidate: Candidate, tune_dir: Path, duration: fl
     try:
         record = run_benchmark(cfg, echo=lambda *_: None)
     except HarnessError as exc:
+        # A Ctrl-C reaches the run's supervisor, which ends that run: it means stop tuning.
+        if isinstance(exc, RunFailed) and "interrupted by" in str(exc):
+            raise
         print(f"FAILED ({exc})")
         return Measurement(candidate, None, None, "", None, str(exc))
     result = record["result"]
@@ -201,6 +204,8 @@ def _measure(base: RunConfig, candidate: Candidate, tune_dir: Path, duration: fl
     measurement = Measurement(candidate, value or None, result.get("validity"), status,
                               record["run_id"], None if value else "LoadGen reported no result")
     print(f"{_value(base.scenario, measurement.value)} {_metric(base.scenario)}")
+    for warning in warnings:
+        print(f"      warning: {warning}")
     return measurement
 
 

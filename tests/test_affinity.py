@@ -9,6 +9,9 @@ from harness.errors import PlacementError
 from harness.topology import parse_cpulist
 
 
+TCK = os.sysconf("SC_CLK_TCK")
+
+
 def run_in_thread(function):
     """Run `function` in a fresh thread (so the test process keeps its own mask)."""
     outcome = {}
@@ -34,27 +37,27 @@ def allowed_of(tid):
     raise AssertionError(f"no Cpus_allowed_list for thread {tid}")
 
 
-def write_task(root, tid, name, comm, allowed, processor):
+def write_task(root, tid, name, comm, allowed, processor, ticks=(0, 0)):
     task = root / f"proc/4242/task/{tid}"
     task.mkdir(parents=True)
     (task / "status").write_text(
         f"Name:\t{name}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nPid:\t{tid}\n"
         f"Cpus_allowed:\tf\nCpus_allowed_list:\t{allowed}\nMems_allowed_list:\t0\n"
     )
-    # Fields 3..52 of proc(5); field 39 (processor) is the 37th after the comm.
-    after = ["S"] + ["0"] * 35 + [str(processor)] + ["0"] * 13
+    # Fields 3..52 of proc(5): utime and stime (14, 15) and processor (39) after the comm.
+    after = ["S"] + ["0"] * 10 + [str(ticks[0]), str(ticks[1])] + ["0"] * 23 + [str(processor)] + ["0"] * 13
     (task / "stat").write_text(f"{tid} ({comm}) " + " ".join(after) + "\n")
 
 
 def test_observe_threads_parses_status_and_stat(tmp_path):
     write_task(tmp_path, 4242, "python", "python", "0-3", 2)
     # A comm with spaces and parentheses: only the last ")" closes it.
-    write_task(tmp_path, 4250, "a) b (c", "a) b (c", "1,3", 3)
+    write_task(tmp_path, 4250, "a) b (c", "a) b (c", "1,3", 3, ticks=(3 * TCK, TCK // 2))
     # A thread that exited between listing and reading leaves an empty directory.
     (tmp_path / "proc/4242/task/4251").mkdir()
     assert observe_threads(tmp_path, 4242) == [
-        ThreadObservation(4242, "python", (0, 1, 2, 3), 2),
-        ThreadObservation(4250, "a) b (c", (1, 3), 3),
+        ThreadObservation(4242, "python", (0, 1, 2, 3), 2, 0.0),
+        ThreadObservation(4250, "a) b (c", (1, 3), 3, 3.5),
     ]
 
 
@@ -118,8 +121,8 @@ def test_pin_verifies_the_kernel_kept_every_cpu():
         pin_current_thread([])
 
 
-def observation(tid, allowed):
-    return ThreadObservation(tid, f"worker{tid}", tuple(allowed), allowed[0])
+def observation(tid, allowed, cpu_time_s=1.0):
+    return ThreadObservation(tid, f"worker{tid}", tuple(allowed), allowed[0], cpu_time_s)
 
 
 def test_check_placement_accepts_a_clean_layout():
@@ -139,3 +142,19 @@ def test_check_placement_reports_each_problem():
         "instance 1 (CPUs 1-2) has no thread pinned within its CPUs",
         "instance 2 (CPUs 4-5) has no thread pinned within its CPUs",
     ]
+
+
+def test_check_placement_judges_coverage_by_the_threads_that_work():
+    # As seen with OpenVINO, 1 instance x 2 threads: the caller on CPU 0 mostly waits
+    # while both of OpenVINO's threads are pinned to CPU 1.
+    plan = {0: (0, 1)}
+    crowded = [observation(10, [0], 0.05), observation(11, [1], 2.0), observation(12, [1], 1.9)]
+    assert check_placement(plan, crowded) == [
+        "instance 0 (CPUs 0-1): the threads doing its work may run only on CPU 1, leaving CPU 0 idle"
+    ]
+    # ORT's caller computes as much as its pool thread does.
+    shared = [observation(10, [0], 1.8), observation(11, [1], 2.0)]
+    assert check_placement(plan, shared) == []
+    # Too little CPU time to tell working threads from waiting ones: all of them count.
+    early = [observation(10, [0], 0.0), observation(11, [1], 0.01)]
+    assert check_placement(plan, early) == []

@@ -16,8 +16,8 @@ PROCESS = (0, 1, 2, 3)  # the mask threads start with on the fake machine below
 TWO = (Instance(0, 0, (0, 1), 2, 16), Instance(1, 0, (2, 3), 2, 16))
 
 
-def thread(tid, name, allowed):
-    return ThreadObservation(tid, name, tuple(allowed), allowed[0])
+def thread(tid, name, allowed, cpu_time_s=1.0):
+    return ThreadObservation(tid, name, tuple(allowed), allowed[0], cpu_time_s)
 
 
 def test_a_clean_run_attributes_workers_by_name_and_pool_threads_by_mask():
@@ -36,8 +36,7 @@ def test_threads_crowded_onto_another_instance_are_warned_about():
     assert check.warnings == (
         "thread 7 (hw-1) may run on CPU 0, beyond CPUs 2-3 of instance 1 it serves; "
         "pin it within that instance's CPUs",
-        "instance 1 (CPUs 2-3): its threads may run only on CPU 2, leaving CPU 3 without an "
-        "inference thread",
+        "instance 1 (CPUs 2-3): the threads doing its work may run only on CPU 2, leaving CPU 3 idle",
     )
     assert [t.instance for t in check.observed] == [None, 0, 1, 1]
 
@@ -47,10 +46,8 @@ def test_unpinned_engine_threads_leave_their_instance_short():
     threads = [thread(2, "python", PROCESS), thread(3, "python", PROCESS),
                thread(4, "hw-0", (0,)), thread(5, "hw-1", (2,))]
     assert check_observed_placement(TWO, threads, PROCESS).warnings == (
-        "instance 0 (CPUs 0-1): its threads may run only on CPU 0, leaving CPU 1 without an "
-        "inference thread",
-        "instance 1 (CPUs 2-3): its threads may run only on CPU 2, leaving CPU 3 without an "
-        "inference thread",
+        "instance 0 (CPUs 0-1): the threads doing its work may run only on CPU 0, leaving CPU 1 idle",
+        "instance 1 (CPUs 2-3): the threads doing its work may run only on CPU 2, leaving CPU 3 idle",
     )
 
 
@@ -64,10 +61,10 @@ def test_a_run_too_short_to_observe_says_so_and_the_summary_prints_warnings():
 
 
 def test_placement_fields_reads_run_json_shapes():
-    observed = [{"tid": 9, "name": "hw-1", "allowed": [2, 3], "last_cpu": 3}]
+    observed = [{"tid": 9, "name": "hw-1", "allowed": [2, 3], "last_cpu": 3, "cpu_time_s": 1.5}]
     fields = placement_fields([vars(i) for i in TWO], observed, PROCESS)
     assert fields["observed"] == [{"tid": 9, "name": "hw-1", "allowed": (2, 3), "last_cpu": 3,
-                                   "instance": 1}]
+                                   "cpu_time_s": 1.5, "instance": 1}]
     assert fields["warnings"] == ["instance 0 (CPUs 0-1) has no thread pinned within its CPUs"]
 
 

@@ -171,4 +171,4 @@ def test_tune_measures_layouts_writes_the_profile_and_runs_use_it(
     instances = run["placement"]["instances"]
     assert (len(instances), instances[0]["threads"], instances[0]["batch_size"]) == (
         layout.instances, layout.threads, layout.batch_size)
-    assert f"(layout from system profile {path.name})" in capsys.readouterr().out
+    assert f"(defaults from system profile {path.name})" in capsys.readouterr().out
