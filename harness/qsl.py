@@ -21,14 +21,13 @@ _CHUNK = 256  # rows read from the memory map at a time: bounded pages in flight
 
 
 class SampleStore:
-    def __init__(self, cache: np.ndarray, nodes: Mapping[int, Collection[int]] | None = None):
+    def __init__(self, cache: np.ndarray, nodes: Mapping[int, Collection[int]]):
         """`nodes`: NUMA node -> CPUs of that node the plan uses (placement.cpus_by_node).
         Each node gets its own copy, written by a thread pinned to those CPUs, so the
-        kernel's first-touch policy puts its pages on that node. None: one copy, node 0's,
-        written by a thread left on the CPUs of the thread that calls load.
+        kernel's first-touch policy puts its pages on that node.
         """
         self.cache = cache  # memory map of every preprocessed sample, never read whole
-        self.nodes = {node: tuple(sorted(cpus)) for node, cpus in (nodes or {0: ()}).items()}
+        self.nodes = {node: tuple(sorted(cpus)) for node, cpus in nodes.items()}
         self.slot_of = np.full(len(cache), -1, dtype=np.int64)
         self._rows = {node: self._empty() for node in self.nodes}
         self._filled_on: dict[int, tuple[int, ...]] = {}
@@ -39,11 +38,6 @@ class SampleStore:
     def rows_for(self, node: int) -> np.ndarray:
         """The loaded samples in node `node`'s memory; index them with slot_of."""
         return self._rows[node]
-
-    @property
-    def rows(self) -> np.ndarray:
-        """The first node's copy: the only one when the store was built without nodes."""
-        return self._rows[next(iter(self.nodes))]
 
     def filled_on(self, node: int) -> tuple[int, ...]:
         """The CPUs the thread that wrote node `node`'s copy was allowed on, read back there."""
@@ -57,8 +51,7 @@ class SampleStore:
 
         def fill(node: int, cpus: tuple[int, ...]) -> None:
             try:
-                if cpus:
-                    pin_current_thread(cpus)
+                pin_current_thread(cpus)
                 self._filled_on[node] = tuple(sorted(os.sched_getaffinity(0)))
                 copies[node] = self._copy(order)
             except BaseException as exc:  # re-raised in LoadGen's thread below
