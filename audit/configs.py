@@ -21,7 +21,6 @@ class ComplianceTest:
     name: str
     purpose: str
     settings: tuple[tuple[str, int | bool], ...]  # LoadGen TestSettings key -> value
-    required: bool  # required for a resnet50 submission
 
     def audit_config(self) -> str:
         lines = [f"# harness {self.name}: {self.purpose}",
@@ -36,21 +35,16 @@ class ComplianceTest:
                 **{f"effective_{key}": value for key, value in self.settings}}
 
 
+# TEST05 (alternate seeds) is not here: it was retired in late 2024, and LoadGen 6.0 reads
+# its switch and seeds only from the mlperf.conf compiled into it (an audit.config or
+# user.conf setting `test05` or seeds is ignored), so no configuration file can run it.
 TESTS: dict[str, ComplianceTest] = {t.name: t for t in (
     ComplianceTest("TEST01", "responses logged in performance mode must equal the accuracy run's",
-                   (("accuracy_log_rng_seed", 720381539243781796), ("accuracy_log_sampling_target", 4096)),
-                   required=True),
+                   (("accuracy_log_rng_seed", 720381539243781796), ("accuracy_log_sampling_target", 4096))),
     ComplianceTest("TEST04", "the same sample issued every time must not run faster (no caching)",
                    (("performance_issue_unique", False), ("performance_issue_same", True),
-                    ("performance_issue_same_index", 3)),
-                   required=True),
-    # Retired from the required set in late 2024; kept as an optional check of seed sensitivity.
-    ComplianceTest("TEST05", "alternate RNG seeds must give the same performance",
-                   (("qsl_rng_seed", 313588358309856706), ("sample_index_rng_seed", 471397156132239067),
-                    ("schedule_rng_seed", 413914573387865862)),
-                   required=False),
+                    ("performance_issue_same_index", 3))),
 )}
-REQUIRED_TESTS = tuple(name for name, t in TESTS.items() if t.required)
 
 
 def compliance_test(name: str) -> ComplianceTest:

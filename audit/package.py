@@ -25,7 +25,7 @@ from pathlib import Path
 from harness.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.results import ACCURACY_LOG, DETAIL, SUMMARY
 
-from audit.configs import REQUIRED_TESTS, TESTS
+from audit.configs import TESTS
 from audit.errors import AuditError
 from audit.rules import BENCHMARK, SCENARIOS
 from audit.runs import RunInfo, read_run
@@ -69,8 +69,7 @@ def group_runs(paths: list[Path]) -> list[ScenarioRuns]:
         mine = [r for r in runs if r.scenario == scenario]
         perf = _one(mine, "performance", scenario, "pass the performance run being submitted")
         acc = _one(mine, "accuracy", scenario, f"run `python -m audit run accuracy {perf.path}`")
-        tests = [_one(mine, t, scenario, f"run `python -m audit run {t} {perf.path}`") for t in REQUIRED_TESTS]
-        tests += [r for r in mine if r.test in TESTS and r.test not in REQUIRED_TESTS]
+        tests = [_one(mine, t, scenario, f"run `python -m audit run {t} {perf.path}`") for t in TESTS]
         for run in (acc, *tests):
             if run.audited_run not in (None, perf.run_id):
                 raise AuditError(f"{run.path} audits run {run.audited_run}, not the performance run "

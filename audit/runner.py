@@ -35,5 +35,5 @@ def run_accuracy(audited: RunInfo, output_dir: Path, echo=print) -> RunInfo:
 
 
 def run_compliance(test: str, audited: RunInfo, output_dir: Path, echo=print) -> RunInfo:
-    """One compliance test (TEST01, TEST04, TEST05) with the audited run's settings."""
+    """One compliance test (TEST01, TEST04) with the audited run's settings."""
     return _repeat(audited, "performance", output_dir, test, echo)

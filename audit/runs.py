@@ -43,7 +43,7 @@ class RunInfo:
 
     @property
     def test(self) -> str | None:
-        """TEST01/TEST04/TEST05 for a compliance run, else None."""
+        """TEST01 or TEST04 for a compliance run, else None."""
         return (self.record.get("audit") or {}).get("test")
 
     @property

@@ -77,7 +77,9 @@ def test_truncation_keeps_both_ends_and_hashes_the_whole_log(tmp_path):
 # ---------------------------------------------------------------- injected faults
 
 def test_test01_catches_a_sut_that_answers_differently_when_timed(colour_model, colour_data, tmp_path):
-    perf = performance_run(colour_model, colour_data, tmp_path, "faulty_suts:WrongWhenRepeatedSUT")
+    # 5,500 samples a run: this SUT's per-sample Python loop makes the default 550,000 slow.
+    perf = performance_run(colour_model, colour_data, tmp_path, "faulty_suts:WrongWhenRepeatedSUT",
+                           "--target-qps", "1e5")
     accuracy = run_accuracy(perf, tmp_path, echo=quiet)
     assert accuracy.record["result"]["top1"] == 100.0  # accuracy mode issues each sample once: no fault shows
     test01 = run_compliance("TEST01", perf, tmp_path, echo=quiet)
