@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {  # name -> module, besides "run"
     "quantize": "harness.quantize_cli",
     "formal": "audit.formal",  # performance, accuracy, TEST01, TEST04, package, check
     "compare": "harness.compare",
+    "sweep": "harness.sweep",
+    "report": "harness.report",
     "tune": "harness.tune",
 }
 

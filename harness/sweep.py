@@ -1,0 +1,218 @@
+"""`harness sweep`: the study's grid, precisions × scenarios, into one sweep directory.
+
+Offline runs at each precision's default batch size ([batch_size] in the config),
+SingleStream at batch 1. sweep.json lists every planned run and its status, and is
+rewritten after each one, so an interrupted sweep resumes where it stopped
+(`--resume DIR` runs everything not yet completed). A precision this machine or its
+execution provider cannot run is recorded as "skipped: <reason>", not a crash. The
+sweep ends by writing the report of its directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.cli import SPEC_FLAGS, add_run_arguments
+from harness.config import PRECISIONS, SCENARIOS, RunConfig, load_config
+from harness.errors import ConfigError, HarnessError, RunFailed
+from harness.files import atomic_write_json
+from harness.summary import summary_lines
+
+HELP = "precisions × scenarios into one resumable sweep directory, then its report"
+SWEEP = "sweep.json"
+SCHEMA = 1
+COMPLETED, PENDING, RUNNING = "completed", "pending", "running"
+# Options of a single run that the sweep decides itself; they are hidden from its --help.
+PER_RUN_OPTIONS = ("scenario", "precision", "mode")
+SWEEP_OPTIONS = ("precisions", "scenarios", "resume", "command", "func")
+RESUME_OPTIONS = ("progress",)  # what --resume may change: display, not measurement
+
+
+@dataclass(frozen=True)
+class Entry:
+    precision: str
+    scenario: str
+    batch_size: int
+    status: str = PENDING  # pending | running | completed | skipped: <reason> | failed: <reason>
+    run_dir: str | None = None  # relative to the sweep directory
+
+    @property
+    def name(self) -> str:
+        return f"{self.precision} {self.scenario} (batch {self.batch_size})"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    path: Path
+    created: str
+    # What the user chose, as `load_config` takes it: each run's config is loaded from these
+    # with its own scenario and precision, so per-scenario defaults and tuned layouts apply.
+    config_file: str | None
+    overrides: dict
+    entries: tuple[Entry, ...]
+
+    def run_config(self, entry: Entry) -> RunConfig:
+        return load_config(self.config_file, {**self.overrides, "scenario": entry.scenario,
+                                              "precision": entry.precision, "mode": "performance",
+                                              "output_dir": str(self.path)})
+
+    def to_json(self) -> dict:
+        first = self.run_config(self.entries[0]) if self.entries else None
+        return {"schema": SCHEMA, "sweep_id": self.path.name, "created": self.created,
+                "quick": first.quick if first else None,
+                "compliant_length": first.compliant_length if first else None,
+                "config_file": self.config_file, "overrides": self.overrides,
+                "runs": [asdict(e) for e in self.entries]}
+
+    def save(self) -> None:
+        atomic_write_json(self.path / SWEEP, self.to_json())
+
+    def with_entry(self, index: int, **changes) -> Sweep:
+        entries = list(self.entries)
+        entries[index] = replace(entries[index], **changes)
+        return replace(self, entries=tuple(entries))
+
+
+def parse_choices(text: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    """'fp32,int8' -> ('fp32', 'int8'), in the order given, each checked."""
+    by_lower = {a.lower(): a for a in allowed}
+    chosen = []
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        if word.lower() not in by_lower:
+            raise ConfigError(f"{flag}: {word!r} is not one of {', '.join(allowed)}")
+        if by_lower[word.lower()] not in chosen:
+            chosen.append(by_lower[word.lower()])
+    if not chosen:
+        raise ConfigError(f"{flag}: name at least one of {', '.join(allowed)}")
+    return tuple(chosen)
+
+
+def new_sweep_dir(root: Path, quick: bool) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-sweep{'-quick' if quick else ''}"
+    for n in range(1, 10_000):
+        path = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()  # atomic: never shares a directory with another sweep
+            return path
+        except FileExistsError:
+            continue
+    raise HarnessError(f"cannot create a new sweep directory under {root}")
+
+
+def plan_sweep(config_file: str | None, overrides: dict, precisions: tuple[str, ...],
+               scenarios: tuple[str, ...]) -> Sweep:
+    """Validate every run's config before creating anything, then the sweep directory."""
+    draft = Sweep(Path(), "", config_file, overrides, ())
+    entries = tuple(Entry(p, s, draft.run_config(Entry(p, s, 0)).effective_batch_size)
+                    for p in precisions for s in scenarios)
+    base = load_config(config_file, overrides)
+    path = new_sweep_dir(Path(base.output_dir), base.quick)
+    sweep = Sweep(path, datetime.now(timezone.utc).isoformat(timespec="seconds"), config_file,
+                  {k: v for k, v in overrides.items() if k != "output_dir"}, entries)
+    sweep.save()
+    return sweep
+
+
+def load_sweep(path: Path) -> Sweep:
+    try:
+        data = json.loads((path / SWEEP).read_text())
+        entries = tuple(Entry(**e) for e in data["runs"])
+        return Sweep(path, data.get("created", ""), data["config_file"], data["overrides"], entries)
+    except FileNotFoundError:
+        raise HarnessError(f"{path} has no {SWEEP}: not a sweep directory") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{path / SWEEP} is damaged ({type(exc).__name__}: {exc}); start a new sweep") from None
+
+
+def _new_run_dir(before: set[str], sweep_dir: Path) -> str | None:
+    created = sorted({p.name for p in sweep_dir.iterdir() if p.is_dir()} - before)
+    return created[-1] if created else None
+
+
+def run_sweep(sweep: Sweep, run, echo=print) -> Sweep:
+    """Run every entry not yet completed; `run` is harness.runner.run_benchmark (tests substitute it)."""
+    todo = [i for i, e in enumerate(sweep.entries) if e.status != COMPLETED]
+    for step, index in enumerate(todo, 1):
+        entry = sweep.entries[index]
+        echo(f"[{step}/{len(todo)}] {entry.name}")
+        sweep = sweep.with_entry(index, status=RUNNING, run_dir=None)
+        sweep.save()
+        before = {p.name for p in sweep.path.iterdir() if p.is_dir()}
+        try:
+            record = run(sweep.run_config(entry))
+            sweep = sweep.with_entry(index, status=COMPLETED, run_dir=record["run_id"])
+            echo("  " + summary_lines(record)[0])
+        except RunFailed as exc:
+            sweep = sweep.with_entry(index, status=f"failed: {exc}", run_dir=_new_run_dir(before, sweep.path))
+            sweep.save()
+            # The runner turns Ctrl-C during a test into RunFailed; the user meant the sweep.
+            if "interrupted by" in str(exc):
+                raise KeyboardInterrupt from None
+        except HarnessError as exc:
+            sweep = sweep.with_entry(index, status=f"skipped: {exc}", run_dir=_new_run_dir(before, sweep.path))
+        except KeyboardInterrupt:
+            sweep.with_entry(index, status=PENDING).save()
+            raise
+        sweep.save()
+        echo(f"[{step}/{len(todo)}] {entry.name}: {sweep.entries[index].status}")
+    return sweep
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+    for action in parser._actions:  # argparse has no public way to change an inherited option
+        if action.dest in PER_RUN_OPTIONS:
+            action.help = argparse.SUPPRESS
+        elif action.dest == "output_dir":
+            action.help = "where the sweep directory is created (default: runs)"
+    parser.add_argument("--precisions", default=",".join(PRECISIONS),
+                        help=f"comma-separated subset of {','.join(PRECISIONS)} (default: all)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: both)")
+    parser.add_argument("--resume", metavar="DIR", help="continue this sweep: run what is not completed yet")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """The run options given on the command line, as load_config takes them (cf. cli.config_from_args)."""
+    for option in PER_RUN_OPTIONS:
+        if getattr(args, option) is not None:
+            raise ConfigError(f"harness sweep chooses --{option} per run; use --precisions and --scenarios")
+    skip = {"config", *SWEEP_OPTIONS, *SPEC_FLAGS}
+    values = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    spec = {k: getattr(args, k) for k in SPEC_FLAGS if getattr(args, k) is not None}
+    return {**values, "model_spec": spec} if spec else values
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.report import write_report
+    from harness.runner import run_benchmark
+
+    if args.resume:
+        given = [k for k, v in vars(args).items()
+                 if v is not None and k not in SWEEP_OPTIONS and k not in RESUME_OPTIONS]
+        if given or args.precisions != ",".join(PRECISIONS) or args.scenarios != ",".join(SCENARIOS):
+            raise ConfigError("--resume continues a sweep with its own settings; pass no options but --no-progress")
+        sweep = load_sweep(Path(args.resume))
+        if args.progress is not None:
+            sweep = replace(sweep, overrides={**sweep.overrides, "progress": args.progress})
+        done = sum(e.status == COMPLETED for e in sweep.entries)
+        print(f"resuming {sweep.path}: {done} completed run(s) kept")
+    else:
+        precisions = parse_choices(args.precisions, PRECISIONS, "--precisions")
+        scenarios = parse_choices(args.scenarios, SCENARIOS, "--scenarios")
+        config_file = str(Path(args.config).resolve()) if args.config else None  # resumable from anywhere
+        sweep = plan_sweep(config_file, _overrides(args), precisions, scenarios)
+    quick = sweep.entries and not sweep.run_config(sweep.entries[0]).compliant_length
+    print(f"sweep {sweep.path}: {len(sweep.entries)} runs"
+          + (" (NOT compliant length: a smoke test)" if quick else ""))
+    sweep = run_sweep(sweep, run_benchmark)
+    for entry in sweep.entries:
+        print(f"  {entry.name}: {entry.status}")
+    paths = write_report(sweep.path)
+    print(f"report: {paths.html}\n        {paths.markdown}")
+    return 3 if any(e.status.startswith("failed") for e in sweep.entries) else 0
