@@ -55,11 +55,12 @@ class Outcome:
 
     comparisons: tuple[stats.Comparison, ...]
     notes: tuple[str, ...]
+    untestable: str | None = None  # why no comparison could be made
 
     @property
     def verdict(self) -> str:
         if not self.comparisons:
-            return "no test possible: " + "; ".join(self.notes)
+            return f"no test possible: {self.untestable}"
         return self.comparisons[0].verdict
 
 
@@ -106,8 +107,9 @@ def differences(a: Run, b: Run) -> list[str]:
 def _throughput(a: Run, b: Run, alpha: float) -> tuple[stats.Comparison | None, str | None]:
     widths = [bin_width(completions_of(r.timeline).max() / 1e9, len(r.timeline)) for r in (a, b)]
     if None in widths:
-        return None, "too few completions to bin throughput over time in " + \
-            " and ".join(n for n, w in zip("AB", widths) if w is None)
+        short = " and ".join(f"{n} ({len(r.timeline)} batches)" for n, r, w in zip("AB", (a, b), widths) if w is None)
+        return None, (f"too few completions to bin throughput over time in {short}; a longer --duration "
+                      "or a smaller --batch-size gives enough")
     width = max(widths)  # the coarser width holds enough completions per bin in both runs
     rates = []
     for run in (a, b):
@@ -121,23 +123,21 @@ def _throughput(a: Run, b: Run, alpha: float) -> tuple[stats.Comparison | None, 
 def compare_runs(a: Run, b: Run, alpha: float = 0.05) -> Outcome:
     notes = []
     comparisons = []
+    untestable = None
     if a.scenario == b.scenario == "SingleStream":
         la, lb = latencies_of(a.timeline, a.scenario), latencies_of(b.timeline, b.scenario)
         comparisons += [stats.compare_latencies(la, lb, alpha, 0.90), stats.compare_latencies(la, lb, alpha, 0.50)]
     else:
         if a.scenario != b.scenario:
             notes.append("different scenarios: only throughput is compared")
-        comparison, why = _throughput(a, b, alpha)
-        if comparison:
-            comparisons.append(comparison)
-        else:
-            notes.append(why)
+        comparison, untestable = _throughput(a, b, alpha)
+        comparisons += [comparison] if comparison else []
     for run, name in ((a, "A"), (b, "B")):
         if not run.record.get("compliant_length"):
             notes.append(f"{name} is not a compliant-length run: fine for a comparison, not for a claim")
         if run.record.get("result", {}).get("validity") != "VALID":
             notes.append(f"{name} is INVALID by LoadGen's rules")
-    return Outcome(tuple(comparisons), tuple(notes))
+    return Outcome(tuple(comparisons), tuple(notes), untestable)
 
 
 def effect_words(rank_biserial: float) -> str:

@@ -88,8 +88,3 @@ class Document:
         walk(self.sections)
         return found
 
-
-def plain(cell: Cell) -> str:
-    """A cell as text, badges included: for Markdown and for tests."""
-    parts = cell if isinstance(cell, tuple) else (cell,)
-    return " ".join(p.text if isinstance(p, Badge) else p for p in parts)

@@ -103,3 +103,14 @@ def test_refuses_other_scenarios_and_models_unless_forced(tmp_path, capsys):
 def test_not_a_run_directory_is_one_line(tmp_path, capsys):
     code, _, err = compare(capsys, tmp_path, tmp_path)
     assert code == 2 and err.count("\n") == 1 and "no run.json" in err
+
+
+def test_offline_runs_of_a_few_big_batches_cannot_be_tested(tmp_path, capsys):
+    # A quick ResNet-50 Offline run on 2 cores: a handful of batches of 116 in ~5 s.
+    a = write_run(tmp_path / "a", "Offline", offline_timeline(2 * 10**9, 3, 116))
+    b = write_run(tmp_path / "b", "Offline", offline_timeline(10**9, 6, 116))
+    code, out, _ = compare(capsys, a, b)
+    assert code == 0 and "LoadGen's throughput: A 58.0 samples/s, B 116.0 samples/s (B/A 2.000)" in out
+    assert out.strip().splitlines()[-1] == ("verdict: no test possible: too few completions to bin throughput over "
+                                            "time in A (3 batches) and B (6 batches); a longer --duration or a "
+                                            "smaller --batch-size gives enough")
