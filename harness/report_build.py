@@ -271,14 +271,14 @@ def _stats_table(run: RunView) -> Table:
                      latency(theirs["loadgen"]) if theirs else "", _difference(theirs, latency)))
     sps = agreement.get("samples_per_second")
     rows.append(("samples/s over the run", rate(stats["overall_rate"]), "",
-                 rate(sps["loadgen"]) if sps else "", _difference(sps, rate)))
+                 rate(sps["loadgen"]) if sps else "", _difference(sps, lambda v: f"{v:,.3g}")))
     steady = stats.get("steady_state")
     if steady:
         rows.append(("samples/s steady state", rate(steady["mean_rate"]),
                      interval(steady["mean_rate_ci_low"], steady["mean_rate_ci_high"], rate),
                      "", f"warm-up {steady['warmup_s']:g} s, cool-down {steady['cooldown_s']:g} s"))
     return Table(("Statistic", "Harness", "95 % interval", "LoadGen", "Harness − LoadGen"), tuple(rows),
-                 caption=f"{lat['count']:,} latencies. " + " ".join(stats.get("notes", [])))
+                 caption=" · ".join([f"{lat['count']:,} latencies", *stats.get("notes", [])]))
 
 
 def _difference(agreement: dict | None, show) -> str:
@@ -360,8 +360,8 @@ def _cpu_ranges(cpus: list[int]) -> str:
     return ",".join(ranges) or "none"
 
 
-def _runs_disclosure(inp: ReportInput) -> Table:
-    runs = inp.completed
+def _runs_disclosure(scenario: str, runs: list[RunView]) -> Table:
+    """One table per scenario: three precisions side by side still fit a page."""
 
     def row(name, get):
         return (name, *[get(r) for r in runs])
@@ -387,13 +387,15 @@ def _runs_disclosure(inp: ReportInput) -> Table:
         row("Length", compliance_badge),
     )
     return Table(("Field", *[f"{r.precision} {r.scenario}" for r in runs]), rows,
-                 caption="Per run, as recorded in run.json and LoadGen's mlperf_log_detail.txt.", fields=True)
+                 caption=f"{scenario} runs, as recorded in run.json and LoadGen's mlperf_log_detail.txt.",
+                 fields=True)
 
 
 def _disclosure(inp: ReportInput) -> Section:
     if not inp.runs:
         return Section("disclosure", "System disclosure", (Paragraph(("No run directory to disclose.",)),))
-    per_run = [_runs_disclosure(inp)] if inp.completed else []
+    scenarios = dict.fromkeys(r.scenario for r in inp.completed)
+    per_run = [_runs_disclosure(s, [r for r in inp.completed if r.scenario == s]) for s in scenarios]
     return Section("disclosure", "System disclosure", (*_system_table(inp), *per_run))
 
 
