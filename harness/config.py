@@ -3,13 +3,14 @@ validated once."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.files import configs_dir
-from harness.models.spec import SPEC_KEYS
+from harness.models.spec import SPEC_KEYS, ModelSpec
 from harness.profile import LayoutKey, find_layout, systems_dir, this_machine
 
 SCENARIOS = ("Offline", "SingleStream")
@@ -66,21 +67,45 @@ _CHOICES = {"scenario": SCENARIOS, "mode": MODES, "precision": PRECISIONS, "ep":
 _TOML_TYPES = {"str": (str,), "str | None": (str,), "int | None": (int,), "int": (int,),
                "float | None": (int, float), "bool": (bool,), "dict": (dict,)}
 _INTERNAL = {"default_batch_sizes", "system_profile"}
+_SPEC_TYPES = {f.name: f.type for f in fields(ModelSpec)}
+_RGB = "tuple[float, float, float]"
+_ZERO_ALLOWED = {"reserve_cores", "label_offset"}
+
+
+def _check_value(key: str, value, kind: str, where: str, name: str) -> None:
+    """`value` has the TOML type for `kind`; numbers are finite and positive (or >= 0)."""
+    if kind == _RGB:
+        if not (isinstance(value, list | tuple) and len(value) == 3 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+            raise ConfigError(f"{where}: {name} must be 3 numbers (R, G, B), got {value!r}")
+        return
+    expected = _TOML_TYPES[kind]
+    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in expected)
+        raise ConfigError(f"{where}: {name} must be {names}, got {type(value).__name__} {value!r}")
+    if isinstance(value, str) and "\0" in value:
+        raise ConfigError(f"{where}: {name} contains a NUL character: {value!r}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        low_ok = value >= 0 if key in _ZERO_ALLOWED else value > 0
+        if not (math.isfinite(value) and low_ok):
+            bound = "zero or positive" if key in _ZERO_ALLOWED else "positive"
+            raise ConfigError(f"{where}: {name} must be a finite {bound} number, got {value}")
+
+
+def _check_spec(spec: dict, where: str) -> dict:
+    for key, value in spec.items():
+        if key not in SPEC_KEYS:
+            raise ConfigError(f"{where}: unknown model_spec key {key!r}; valid: {', '.join(SPEC_KEYS)}")
+        _check_value(key, value, _SPEC_TYPES[key], where, f"model_spec key '{key}'")
+    return spec
 
 
 def _check(key: str, value, where: str):
-    expected = _TOML_TYPES[_TYPES[key]]
-    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
-        names = " or ".join(t.__name__ for t in expected)
-        raise ConfigError(f"{where}: key '{key}' must be {names}, got {type(value).__name__} {value!r}")
+    _check_value(key, value, _TYPES[key], where, f"key '{key}'")
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{where}: key '{key}' = {value!r} is not one of {', '.join(_CHOICES[key])}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0 and key != "reserve_cores":
-        raise ConfigError(f"{where}: key '{key}' must be positive, got {value}")
     if key == "model_spec":
-        unknown = sorted(set(value) - set(SPEC_KEYS))
-        if unknown:
-            raise ConfigError(f"{where}: unknown model_spec key '{unknown[0]}'; valid: {', '.join(SPEC_KEYS)}")
+        _check_spec(value, where)
     return float(value) if _TYPES[key] == "float | None" else value
 
 
@@ -90,28 +115,34 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
 def _merge_file(values: dict, batch_sizes: dict, data: dict, where: str) -> None:
     for table, content in data.items():
-        if table == "run" and isinstance(content, dict):
+        if table in ("run", "model_spec", "batch_size") and not isinstance(content, dict):
+            raise ConfigError(f"{where}: '{table}' must be a table ([{table}]), got {type(content).__name__}")
+        if table == "run":
             for key, value in content.items():
                 if key not in _TYPES or key in _INTERNAL:
-                    raise ConfigError(f"{where}: unknown key '{key}' in [run]; valid keys: "
+                    raise ConfigError(f"{where}: unknown key {key!r} in [run]; valid keys: "
                                       f"{', '.join(k for k in _TYPES if k not in _INTERNAL)}")
                 values[key] = _check(key, value, where)
-        elif table == "model_spec" and isinstance(content, dict):
-            values["model_spec"] = {**values.get("model_spec", {}), **_check("model_spec", content, where)}
-        elif table == "batch_size" and isinstance(content, dict):
+        elif table == "model_spec":
+            values["model_spec"] = {**values.get("model_spec", {}), **_check_spec(content, where)}
+        elif table == "batch_size":
             for precision, size in content.items():
                 if precision not in PRECISIONS or not isinstance(size, int) or isinstance(size, bool) or size < 1:
-                    raise ConfigError(f"{where}: [batch_size] {precision} = {size!r}: keys must be "
+                    raise ConfigError(f"{where}: [batch_size] {precision!r} = {size!r}: keys must be "
                                       f"{', '.join(PRECISIONS)} with positive integer values")
                 batch_sizes[precision] = size
         else:
-            raise ConfigError(f"{where}: unknown table [{table}]; valid tables: [run], [model_spec], [batch_size]")
+            raise ConfigError(f"{where}: unknown table {table!r}; valid tables: [run], [model_spec], [batch_size]")
 
 
 def load_config(config_file: str | None = None, overrides: dict | None = None,
@@ -133,6 +164,8 @@ def load_config(config_file: str | None = None, overrides: dict | None = None,
             continue
         chosen.add(key)
         if key == "model_spec":
+            for name, item in value.items():
+                _check_spec({name: item}, f"--{name.replace('_', '-')}")
             values["model_spec"] = {**values.get("model_spec", {}), **value}
         else:
             values[key] = _check(key, value, f"--{key.replace('_', '-')}")

@@ -30,3 +30,17 @@ class RunFailed(HarnessError):
     """A benchmark run started but did not complete (worker failure, signal)."""
 
     exit_code = 3
+
+
+class RunInterrupted(RunFailed):
+    """SIGINT or SIGTERM stopped a run; the exit code is 128 + the signal number, as a shell's."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+def one_line(exc: BaseException) -> str:
+    """A user-facing error's message, or any other exception's type and first line."""
+    text = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+    return next((line for line in text.splitlines() if line.strip()), type(exc).__name__)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from harness._native import preprocess as _native
 from harness.errors import DatasetError
@@ -269,8 +269,9 @@ def decode_image(path: str | Path) -> np.ndarray:
             return np.asarray(img)
     except FileNotFoundError:
         raise DatasetError(f"image {path} does not exist; check the dataset directory") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        reason = "the file is empty" if path.is_file() and path.stat().st_size == 0 else str(exc)
+    except Exception as exc:  # Pillow's format plugins raise OSError, SyntaxError, NotImplementedError...
+        empty = path.is_file() and path.stat().st_size == 0
+        reason = "the file is empty" if empty else " ".join(str(exc).split()) or type(exc).__name__
         raise DatasetError(f"cannot decode image {path}: {reason}") from None
 
 

@@ -8,11 +8,15 @@ SIGTERM. Whatever happens, the run directory ends with a run.json that says so.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
+import os
 import queue
 import shutil
 import signal
 import time
+import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +28,7 @@ from tqdm import tqdm
 from harness import __version__
 from harness.accuracy import top1
 from harness.config import RunConfig
-from harness.errors import HarnessError, RunFailed
+from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted, one_line
 from harness.files import atomic_write_json, atomic_write_text, sha256_file
 from harness.fidelity import fidelity
 from harness.inputs import preprocessed_samples, resolve_inputs
@@ -42,6 +46,8 @@ from harness.topology import parse_cpulist, read_topology
 from harness.userconf import LoadGenSettings
 
 STALL_TIMEOUT_S = 300.0  # no completed sample for this long after calibration: a hang
+STALL_TIMEOUT_ENV = "HARNESS_STALL_TIMEOUT"  # seconds, over STALL_TIMEOUT_S; tests shorten it
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -54,6 +60,53 @@ class RunRecord:
     def update(self, **values) -> None:
         self.data.update(values)
         atomic_write_json(self.run_dir / "run.json", self.data)
+
+    def fail(self, cause: str, detail: str | None = None) -> None:
+        """status FAILED, `failure` the one-line cause, `failure_detail` a traceback if any."""
+        self.update(status="FAILED", failure=cause, **({"failure_detail": detail} if detail else {}),
+                    finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+class _Stop(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread. Not an Exception: the `except Exception`
+    of whatever code it interrupts must not mistake it for a failure of its own."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals():
+    """SIGINT and SIGTERM unwind the run like an exception, so every `finally` on the way
+    (temporary cache removed, LoadGen child ended, run.json marked FAILED) runs before exit."""
+    def stop(signum, _frame):
+        for s in STOP_SIGNALS:  # the cleanup is bounded; a second Ctrl-C must not cut it short
+            signal.signal(s, signal.SIG_IGN)
+        raise _Stop(signum)
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    except _Stop as exc:
+        raise RunInterrupted(f"interrupted by {exc} before the run started", exc.signum) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def stall_timeout() -> float:
+    """STALL_TIMEOUT_S, or $HARNESS_STALL_TIMEOUT seconds."""
+    text = os.environ.get(STALL_TIMEOUT_ENV)
+    if not text:
+        return STALL_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{STALL_TIMEOUT_ENV}={text!r} is not a positive number of seconds")
+    return value
 
 
 def new_run_dir(cfg: RunConfig, model_name: str) -> Path:
@@ -82,15 +135,20 @@ def _plan(cfg: RunConfig) -> Plan:
                           reserve_cores=cfg.reserve_cores, cpus=cpus), topology
 
 
-def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audit_config: Path | None = None,
+def run_benchmark(cfg: RunConfig, stall_timeout_s: float | None = None, audit_config: Path | None = None,
                   sut_class: str = "harness.sut:SUT", echo=print) -> dict:
-    """Run one test; return run.json's content. Raises RunFailed if it did not complete."""
+    """Run one test; return run.json's content. Raises RunFailed if it did not complete,
+    RunInterrupted on SIGINT or SIGTERM. `stall_timeout_s` None: stall_timeout()."""
+    stall_timeout_s = stall_timeout_s or stall_timeout()
+    with _stop_on_signals():
+        return _run(cfg, stall_timeout_s, audit_config, sut_class, echo)
+
+
+def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_class: str, echo) -> dict:
     inputs = resolve_inputs(cfg)
     artifact, dataset, spec = inputs.artifact, inputs.dataset, inputs.artifact.spec
     plan, topology = _plan(cfg)
     run_dir = new_run_dir(cfg, artifact.name)
-    if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
-        audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
     record = RunRecord(run_dir, {
         "harness_version": __version__, "status": "preparing", "run_id": run_dir.name,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -103,35 +161,44 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float = STALL_TIMEOUT_S, audi
         "sut_class": sut_class,
         "notes": [SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [],
     })
-    echo(f"run {run_dir}")
-    echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
-    echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
-    samples = preprocessed_samples(inputs, cfg.progress)
-    choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
-    model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
-    proof = precision_proof(model_path, choice)
-    record.update(engine=choice.to_json(), precision=proof, quantization=quantization)
-    echo(f"  {choice.ep} EP ({choice.reason}); engine reports {proof.get('reported', 'nothing')}")
-    if not proof["matches"]:
-        record.update(status="FAILED", failure=f"precision proof: {proof}")
-        raise RunFailed(f"asked for {cfg.precision} on the {choice.ep} EP but the engine reports "
-                        f"{proof.get('reported') or proof.get('error')}; nothing was measured ({run_dir})")
-    job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
-                  samples_path=samples.filename, instances=plan.instances,
-                  loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
-                  target=cfg.target_qps if cfg.scenario == "Offline" else cfg.target_latency_ms,
-                  audit_config=audit_config, sut_class=sut_class)
-    record.update(status="running")
-    outcome = supervise(job, record, cfg, stall_timeout_s, echo)
-    if outcome is not None:
-        record.update(status="FAILED", failure=outcome,
-                      finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        raise RunFailed(f"run FAILED: {outcome.splitlines()[-1] if outcome else 'unknown'}; "
-                        f"logs kept in {run_dir}")
-    finish(run_dir, record, cfg, artifact, dataset.labels)
-    if cfg.mode == "accuracy" and cfg.precision != "fp32":
-        echo("  fidelity: comparing outputs with the FP32 model on the same samples")
-        record.update(fidelity=fidelity(str(artifact.path), model_path, choice, spec, samples).to_json())
+    try:  # from here on, whatever stops the run, run.json says FAILED and why
+        if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
+            audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
+        echo(f"run {run_dir}")
+        echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
+        echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
+        samples = preprocessed_samples(inputs, cfg.progress)
+        choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
+        model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
+        proof = precision_proof(model_path, choice)
+        record.update(engine=choice.to_json(), precision=proof, quantization=quantization)
+        echo(f"  {choice.ep} EP ({choice.reason}); engine reports {proof.get('reported', 'nothing')}")
+        if not proof["matches"]:
+            cause = (f"asked for {cfg.precision} on the {choice.ep} EP but the engine reports "
+                     f"{proof.get('reported') or proof.get('error')}")
+            record.fail(cause)
+            raise RunFailed(f"{cause}; nothing was measured ({run_dir})")
+        job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
+                      samples_path=samples.filename, instances=plan.instances,
+                      loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
+                      target=cfg.target_qps if cfg.scenario == "Offline" else cfg.target_latency_ms,
+                      audit_config=audit_config, sut_class=sut_class)
+        record.update(status="running")
+        outcome = supervise(job, record, cfg, stall_timeout_s, echo)
+        if outcome is not None:
+            record.fail(*outcome)
+            raise RunFailed(f"run FAILED: {outcome[0]}; logs kept in {run_dir}")
+        finish(run_dir, record, cfg, artifact, dataset.labels)
+        if cfg.mode == "accuracy" and cfg.precision != "fp32":
+            echo("  fidelity: comparing outputs with the FP32 model on the same samples")
+            record.update(fidelity=fidelity(str(artifact.path), model_path, choice, spec, samples).to_json())
+    except _Stop as exc:
+        record.fail(f"interrupted by {exc}")
+        raise RunInterrupted(f"run FAILED: interrupted by {exc}; logs kept in {run_dir}", exc.signum) from None
+    except BaseException as exc:
+        if record.data["status"] != "FAILED":
+            record.fail(one_line(exc), None if isinstance(exc, HarnessError) else traceback.format_exc())
+        raise
     return record.data
 
 
@@ -145,37 +212,33 @@ def _model_for_precision(cfg: RunConfig, artifact: ModelArtifact, dataset, sampl
                        "method": METHOD}
 
 
-def supervise(job: TestJob, record: RunRecord, cfg: RunConfig, stall_timeout_s: float, echo) -> str | None:
-    """Run the child to completion; return None, or the reason it was stopped."""
+def supervise(job: TestJob, record: RunRecord, cfg: RunConfig, stall_timeout_s: float,
+              echo) -> tuple[str, str | None] | None:
+    """Run the child to completion; return None, or why it was stopped: (cause, detail).
+
+    The child is ended on the way out whatever happened, SIGINT and SIGTERM (raised here
+    as _Stop) included: LoadGen cannot be aborted, but what it has logged stays on disk.
+    """
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     child = ctx.Process(target=run_test, args=(job, events), name="harness-loadgen", daemon=True)
-    caught: list[str] = []
-    previous = {s: signal.signal(s, lambda num, _f: caught.append(signal.Signals(num).name))
-                for s in (signal.SIGINT, signal.SIGTERM)}
     bar = None
-    failure = None
     last_progress, last_change = -1, time.monotonic()
     try:
         child.start()
         while True:
-            if caught:
-                failure = f"interrupted by {caught[0]}"
-                break
+            if bar is not None and time.monotonic() - last_change > stall_timeout_s:
+                return f"no sample completed in {stall_timeout_s:g} s: the run hung", None
             try:
                 kind, value = events.get(timeout=0.2)
             except queue.Empty:
-                if not child.is_alive():
-                    if child.exitcode != 0 or not record.data.get("done"):
-                        failure = failure or f"the LoadGen process exited with code {child.exitcode}"
-                    break
-                if bar is not None and time.monotonic() - last_change > stall_timeout_s:
-                    failure = f"no sample completed in {stall_timeout_s:.0f} s: the run hung"
-                    break
-                continue
+                if child.is_alive():
+                    continue
+                if child.exitcode != 0 or not record.data.get("done"):
+                    return _exit_cause(child.exitcode), None
+                return None
             if kind == "failed":
-                failure = value
-                break
+                return value
             if kind == "providers":
                 record.update(providers=value)
             elif kind == "calibrated":
@@ -199,10 +262,14 @@ def supervise(job: TestJob, record: RunRecord, cfg: RunConfig, stall_timeout_s: 
             child.join(10)
             if child.is_alive():
                 child.kill()
-        child.join()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return failure
+        if child.pid is not None:  # a signal can arrive before the child started
+            child.join()
+
+
+def _exit_cause(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"the LoadGen process was killed by {signal.Signals(-exitcode).name}"
+    return f"the LoadGen process exited with code {exitcode} before the test completed"
 
 
 def finish(run_dir: Path, record: RunRecord, cfg: RunConfig, artifact: ModelArtifact,

@@ -4,7 +4,8 @@ Running each test in a child process gives LoadGen the one FromConfig call per
 process it needs, and lets the parent stop a test LoadGen itself cannot abort
 (a worker failure, Ctrl-C, a hang) while keeping whatever LoadGen logged.
 The child reports to the parent through an event queue: ("calibrated", value),
-("progress", samples), ("placement", observations), ("failed", text), ("done", info).
+("progress", samples), ("placement", observations), ("failed", (cause, traceback)),
+("done", info).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from harness.affinity import observe_threads
 from harness.engine import Engine, build_engines
+from harness.errors import one_line
 from harness.files import atomic_write_text
 from harness.models.spec import ModelSpec
 from harness.placement import Instance
@@ -118,8 +120,8 @@ def run_test(job: TestJob, events) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how a Ctrl-C ends the run
     try:
         _run(job, events)
-    except BaseException:
-        events.put(("failed", traceback.format_exc()))
+    except BaseException as exc:
+        events.put(("failed", (one_line(exc), traceback.format_exc())))
 
 
 def _run(job: TestJob, events) -> None:
@@ -137,7 +139,9 @@ def _run(job: TestJob, events) -> None:
     failure = threading.Event()
 
     def on_error(exc: BaseException) -> None:
-        events.put(("failed", "".join(traceback.format_exception(exc))))
+        # Runs in the failing worker's thread: its name says which instance failed.
+        cause = f"{threading.current_thread().name} failed: {one_line(exc)}"
+        events.put(("failed", (cause, "".join(traceback.format_exception(exc)))))
         failure.set()
 
     batch = job.instances[0].batch_size

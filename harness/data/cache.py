@@ -3,18 +3,26 @@
 Layout: <cache>/preprocessed/<key>/samples.npy (one row per dataset index) and
 manifest.json, written last. The key covers the file list (names, sizes, mtimes),
 the preprocessing parameters and the cache format, so a changed dataset or spec
-builds a new cache instead of reusing a stale one. A build happens in a temporary
-directory renamed into place on success: a half-written cache is never used.
+builds a new cache instead of reusing a stale one. The manifest also names the code
+that computed the samples: a cache from another harness or preprocessing version,
+or with a damaged samples.npy, is rebuilt in place.
+
+A build happens in a temporary directory renamed into place on success, under a
+lock: a half-written cache is never used, and the temporary directory of a build
+that was killed is removed by the next one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
@@ -22,6 +30,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from harness import __version__
+from harness import preprocess as _preprocess
+from harness._native import preprocess as _native_preprocess
 from harness.data.imagenet import Dataset
 from harness.errors import HarnessError
 from harness.files import atomic_write_json
@@ -56,31 +67,82 @@ def _fill(path: str, root: str, names: list[str], start: int, params: Preprocess
     return len(names)
 
 
+def _code_fingerprint() -> str:
+    """The preprocessing code's identity: changing it changes the samples."""
+    h = hashlib.sha256()
+    for module in (_preprocess, _native_preprocess):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _manifest(dataset: Dataset, params: PreprocessParams) -> dict:
+    manifest = {"format": FORMAT_VERSION, "harness_version": __version__, "code": _code_fingerprint(),
+                "params": asdict(params), "root": str(dataset.root), "count": len(dataset),
+                "first": dataset.files[0], "last": dataset.files[-1],
+                "shape": [len(dataset), *sample_shape(params)], "dtype": params.dtype}
+    return json.loads(json.dumps(manifest))  # as read back: tuples become lists
+
+
+def _open_complete(final: Path, manifest: dict) -> np.ndarray | None:
+    """The cache at `final` as a read-only memory map if it is complete and matches `manifest`."""
+    try:
+        if json.loads((final / MANIFEST).read_text()) != manifest:
+            return None
+        samples = np.load(final / SAMPLES, mmap_mode="r")
+    except (OSError, ValueError):  # absent, unreadable or truncated: not a usable cache
+        return None
+    if samples.shape != tuple(manifest["shape"]) or samples.dtype != np.dtype(manifest["dtype"]):
+        return None
+    return samples
+
+
+@contextmanager
+def _exclusive(lock: Path):
+    """One build of a cache at a time; the kernel releases the lock if its holder dies."""
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def open_cache(dataset: Dataset, params: PreprocessParams, cache_dir: Path,
                workers: int | None = None, progress: bool = True) -> np.ndarray:
     """The dataset's preprocessed samples as a read-only memory map, built if needed."""
     final = cache_dir / "preprocessed" / cache_key(dataset, params)
-    if (final / MANIFEST).is_file():
-        return np.load(final / SAMPLES, mmap_mode="r")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    manifest = _manifest(dataset, params)
+    samples = _open_complete(final, manifest)
+    if samples is not None:
+        return samples
     try:
-        _build(dataset, params, tmp / SAMPLES, workers, progress)
-        atomic_write_json(tmp / MANIFEST, {
-            "format": FORMAT_VERSION, "params": asdict(params), "root": str(dataset.root),
-            "count": len(dataset), "first": dataset.files[0], "last": dataset.files[-1]})
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished the same cache first
-            if not (final / MANIFEST).is_file():
-                raise
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive(final.parent / f".{final.name}.lock"):
+            samples = _open_complete(final, manifest)  # another process built it while we waited
+            if samples is None:
+                _build_in_place(final, dataset, params, manifest, workers, progress)
+                samples = np.load(final / SAMPLES, mmap_mode="r")
     except OSError as exc:
         raise HarnessError(f"cannot write the preprocessed cache under {final.parent} "
                            f"({exc.strerror}); free disk space or set HARNESS_CACHE elsewhere") from None
+    except BrokenProcessPool:
+        raise HarnessError(f"a preprocessing process died while writing the cache under {final.parent} "
+                           "(out of memory?); retry with fewer other processes running") from None
+    return samples
+
+
+def _build_in_place(final: Path, dataset: Dataset, params: PreprocessParams, manifest: dict,
+                    workers: int | None, progress: bool) -> None:
+    """Build into a temporary directory, then replace `final` with it. Call with the lock held."""
+    for stale in final.parent.glob(f".{final.name}.build-*"):  # from a build that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.build-"))
+    try:
+        _build(dataset, params, tmp / SAMPLES, workers, progress)
+        atomic_write_json(tmp / MANIFEST, manifest)  # last: only a complete cache has one
+        if final.exists():  # out of date or damaged; readers that mapped it keep their copy
+            shutil.rmtree(final)
+        tmp.rename(final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return np.load(final / SAMPLES, mmap_mode="r")
 
 
 def _build(dataset: Dataset, params: PreprocessParams, path: Path, workers: int | None,
@@ -90,9 +152,13 @@ def _build(dataset: Dataset, params: PreprocessParams, path: Path, workers: int 
     needed = int(np.prod(shape)) * dtype.itemsize
     free = shutil.disk_usage(path.parent).free
     if needed > free:
-        raise HarnessError(f"the preprocessed cache needs {needed / 1e9:.1f} GB but {path.parent} has "
-                           f"{free / 1e9:.1f} GB free; free space or set HARNESS_CACHE elsewhere")
+        raise HarnessError(f"the preprocessed cache needs {_size(needed)} but {path.parent.parent} has "
+                           f"{_size(free)} free; free space or set HARNESS_CACHE elsewhere")
     np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
+    with open(path, "r+b") as f:
+        # Reserve the blocks now: a disk that fills up meanwhile is ENOSPC here, not a
+        # SIGBUS in a worker writing to the sparse memory map.
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
     chunks = [(i, list(dataset.files[i:i + CHUNK])) for i in range(0, len(dataset), CHUNK)]
     workers = workers or len(os.sched_getaffinity(0))
     bar = tqdm(total=len(dataset), desc="preprocessing", unit="img", disable=not progress,
@@ -115,3 +181,7 @@ def _build(dataset: Dataset, params: PreprocessParams, path: Path, workers: int 
                 raise
     finally:
         bar.close()
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.2f} MB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def check_model(path: Path, spec: ModelSpec) -> None:
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
         raise ModelError(f"{path} is not a readable ONNX model ({type(exc).__name__}); "
                          "export the model to ONNX first") from None
+    _check_runtime_loads(path, model)
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     listing = "; ".join(f"{i.name} {_dims(i)}" for i in inputs) or "none"
@@ -83,3 +85,28 @@ def check_model(path: Path, spec: ModelSpec) -> None:
     if spec.output_name is not None and spec.output_name not in outputs:
         raise ModelError(f"{path} has no output named {spec.output_name!r}; its outputs are: "
                          f"{', '.join(outputs)}. Set --output-name")
+
+
+# The C++ source location and function signature ORT puts before its message.
+_CPP_LOCATION = r"^\S+:\d+ [^(]*\(.*?\) (?=\S)"
+
+
+def _check_runtime_loads(path: Path, model: onnx.ModelProto) -> None:
+    """ONNX Runtime must accept the file: an unsupported opset or operator, or bytes that
+    merely parse as protobuf, fail here in one line rather than in the LoadGen process."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # a check, not a run
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises Fail, InvalidGraph, InvalidProtobuf, NotImplemented...
+        text = " ".join(str(exc).split())
+        opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import) or "none"
+        limit = re.search(r"support for domain ai\.onnx is till opset (\d+)", text)
+        detail = re.sub(_CPP_LOCATION, "", text.split(" failed:", 1)[-1].strip()).rstrip(" .")
+        reason = f"it supports ai.onnx up to opset {limit[1]}" if limit else detail[:300]
+        raise ModelError(f"ONNX Runtime {ort.__version__} cannot load {path} (opsets: {opsets}): {reason}; "
+                         "re-export the model for this ONNX Runtime") from None
