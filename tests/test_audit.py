@@ -106,7 +106,7 @@ def test_test04_catches_a_caching_sut_and_passes_the_same_sut_without_cache(colo
         assert log.get("effective_performance_issue_same_index") == 3
         [verdicts[sut]] = verify("TEST04", perf, test04, None)
     assert not verdicts["CachingSUT"].passed
-    assert "caches results" in verdicts["CachingSUT"].reason
+    assert "as when a SUT caches results" in verdicts["CachingSUT"].reason
     assert verdicts["SlowSUT"].passed, verdicts["SlowSUT"].text()
     assert "relaxed to a factor of 4" in verdicts["SlowSUT"].text()
 
