@@ -138,18 +138,15 @@ def _open(args: argparse.Namespace) -> FormalRun:
 
 
 def _run_step(run: FormalRun, step: str, echo) -> None:
-    from harness.config import RunConfig
     from harness.runner import run_benchmark
 
     from audit.runner import run_accuracy, run_compliance
-    from audit.runs import read_run
+    from audit.runs import config_from_json, read_run
     from audit.verify import verify
 
     runs_dir = run.dir / "runs"
     if step == "performance":
-        known = {f.name for f in fields(RunConfig)}
-        cfg = RunConfig(**{**{k: v for k, v in run.state["config"].items() if k in known},
-                           "mode": "performance", "output_dir": str(runs_dir)})
+        cfg = config_from_json(run.state["config"], mode="performance", output_dir=str(runs_dir))
         record = run_benchmark(cfg, echo=echo)
         run.finish(step, run=str(runs_dir / record["run_id"]))
         return

@@ -94,16 +94,19 @@ def read_run(path: Path) -> RunInfo:
     return RunInfo(path, record)
 
 
+def config_from_json(values: dict, **overrides) -> RunConfig:
+    """A RunConfig from its JSON form (run.json, formal.json); keys a newer harness dropped are ignored."""
+    known = {f.name for f in fields(RunConfig)}
+    return RunConfig(**{**{k: v for k, v in values.items() if k in known}, **overrides})
+
+
 def repeat_config(run: RunInfo, mode: str, output_dir: Path) -> RunConfig:
     """The audited run's config with its calibrated target fixed, in `mode`, writing to output_dir."""
-    known = {f.name for f in fields(RunConfig)}
-    values = {k: v for k, v in run.config.items() if k in known}
     target = run.record.get("calibrated_target")
     if target is None:
         raise AuditError(f"{run.path / 'run.json'} has no calibrated_target; rerun the performance run")
     key = "target_qps" if run.scenario == "Offline" else "target_latency_ms"
-    values.update({key: float(target), "mode": mode, "output_dir": str(output_dir)})
-    return RunConfig(**values)
+    return config_from_json(run.config, **{key: float(target)}, mode=mode, output_dir=str(output_dir))
 
 
 def same_placement(a: RunInfo, b: RunInfo) -> bool:
