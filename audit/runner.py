@@ -13,13 +13,13 @@ from pathlib import Path
 from harness.runner import run_benchmark
 
 from audit.configs import compliance_test, write_audit_config
-from audit.runs import RunInfo, read_run, repeat_config
+from audit.runs import RunInfo, read_run, repeat_config, require_performance_run
 
 DEFAULT_SUT = "harness.sut:SUT"
 
 
 def _repeat(audited: RunInfo, mode: str, output_dir: Path, test: str | None, echo) -> RunInfo:
-    cfg = repeat_config(audited, mode, output_dir)
+    cfg = repeat_config(require_performance_run(audited), mode, output_dir)
     sut_class = audited.record.get("sut_class", DEFAULT_SUT)
     with tempfile.TemporaryDirectory(prefix="harness-audit-") as tmp:
         audit_config = write_audit_config(compliance_test(test), Path(tmp) / "audit.config") if test else None

@@ -94,6 +94,14 @@ def read_run(path: Path) -> RunInfo:
     return RunInfo(path, record)
 
 
+def require_performance_run(run: RunInfo) -> RunInfo:
+    """The run an audit audits: a plain performance run."""
+    if run.mode != "performance" or run.test:
+        raise AuditError(f"{run.path} is not a plain performance run (it is {run.kind}); audits are made "
+                         "for the performance run being submitted")
+    return run
+
+
 def config_from_json(values: dict, **overrides) -> RunConfig:
     """A RunConfig from its JSON form (run.json, formal.json); keys a newer harness dropped are ignored."""
     known = {f.name for f in fields(RunConfig)}

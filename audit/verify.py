@@ -30,7 +30,7 @@ from harness.results import ACCURACY_LOG, LoadGenLog, read_detail_log
 from audit.configs import TESTS
 from audit.errors import AuditError
 from audit.rules import validity_findings
-from audit.runs import RunInfo, same_placement
+from audit.runs import RunInfo, require_performance_run, same_placement
 
 ACCURACY_DELTA_PERCENT = 1.0  # TEST01 fallback: accuracy on the logged samples within 1 % (relative)
 TEST01_TOLERANCE = 0.10  # performance with accuracy logging within ±10 %
@@ -185,7 +185,8 @@ def _accuracy_on(entries: list[dict], indices: set[int], labels: np.ndarray) -> 
 
 def verify_test01_accuracy(audited: RunInfo, accuracy_run: RunInfo, run: RunInfo) -> Verdict:
     if accuracy_run.mode != "accuracy":
-        raise AuditError(f"{accuracy_run.path} is a {accuracy_run.mode} run; TEST01 needs the accuracy run")
+        raise AuditError(f"{accuracy_run.path} is not an accuracy run (it is {accuracy_run.kind}); "
+                         "TEST01 compares with the accuracy run")
     reference = read_accuracy_log(accuracy_run.path / ACCURACY_LOG)
     logged = read_accuracy_log(run.path / ACCURACY_LOG)
     c = compare_responses(reference, logged)
@@ -300,8 +301,7 @@ def verify_performance(test: str, audited: RunInfo, run: RunInfo) -> Verdict:
 
 def verify(test: str, audited: RunInfo, run: RunInfo, accuracy_run: RunInfo | None) -> list[Verdict]:
     """Every verdict of a compliance run: TEST01 checks accuracy and performance, the others performance."""
-    if audited.mode != "performance" or audited.test:
-        raise AuditError(f"{audited.path} is a {audited.kind} run; compliance tests audit a performance run")
+    require_performance_run(audited)
     if run.audited_run not in (None, audited.run_id):
         raise AuditError(f"{run.path} audits run {run.audited_run}, not {audited.run_id}; "
                          "pass the performance run it was made for")

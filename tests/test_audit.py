@@ -14,6 +14,7 @@ import pytest
 from audit.check import QUICK_NOTE, check_tree
 from audit.cli import main as audit_main
 from audit.configs import TESTS
+from audit.errors import AuditError
 from audit.package import package
 from audit.runner import run_accuracy, run_compliance
 from audit.runs import read_run
@@ -95,7 +96,7 @@ def test_test01_catches_a_sut_that_answers_differently_when_timed(colour_model, 
 
 
 def test_test04_catches_a_caching_sut_and_passes_the_same_sut_without_cache(colour_model, colour_data, tmp_path):
-    # 2,200 samples a run: the faulty SUTs pay 10 ms per inferred batch of 116.
+    # 2,200 samples (19 batches) a run: the faulty SUTs pay 50 ms per inferred batch of 116.
     extra = ("--target-qps", "2e4", "--duration", "0.1")
     verdicts = {}
     for sut in ("CachingSUT", "SlowSUT"):
@@ -273,7 +274,13 @@ def test_audit_errors_are_one_line(tmp_path, capsys):
 def test_package_refuses_incomplete_run_sets(formal_runs, tmp_path):
     _, directory = formal_runs["Offline"]
     steps = json.loads((directory / "formal.json").read_text())["steps"]
-    from audit.errors import AuditError
-
     with pytest.raises(AuditError, match="no TEST04 run for Offline"):
         package([Path(steps[s]["run"]) for s in ("performance", "accuracy", "TEST01")], tmp_path, "a", "b")
+
+
+def test_audits_are_made_for_performance_runs_only(formal_runs, tmp_path):
+    _, directory = formal_runs["Offline"]
+    accuracy = read_run(Path(json.loads((directory / "formal.json").read_text())["steps"]["accuracy"]["run"]))
+    with pytest.raises(AuditError, match="is not a plain performance run \\(it is accuracy\\)"):
+        run_compliance("TEST04", accuracy, tmp_path, echo=quiet)
+    assert not any(tmp_path.iterdir())  # refused before anything ran
