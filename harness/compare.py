@@ -9,6 +9,7 @@ harness.stats's: Mann–Whitney U with a bootstrap interval of the ratio B/A.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,19 @@ class Outcome:
     def verdict(self) -> str:
         if not self.comparisons:
             return f"no test possible: {self.untestable}"
-        return self.comparisons[0].verdict
+        primary = self.comparisons[0]
+        smallest_p = smallest_p_value(primary.n_a, primary.n_b)
+        if not primary.significant and smallest_p >= 1 - primary.confidence:
+            return (f"inconclusive: {primary.n_a} and {primary.n_b} {primary.statistic} samples are too few for "
+                    f"Mann-Whitney to reach p < {1 - primary.confidence:g} (its smallest p is {smallest_p:.2g}); "
+                    f"B/A = {primary.ratio:.3f} [{primary.ratio_ci[0]:.3f}, {primary.ratio_ci[1]:.3f}]; "
+                    "a longer --duration gives a test")
+        return primary.verdict
+
+
+def smallest_p_value(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p the exact Mann-Whitney test can give: all of one run above the other."""
+    return min(1.0, 2 / math.comb(n_a + n_b, n_a))
 
 
 def load_run(path: Path) -> Run:

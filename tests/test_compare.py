@@ -114,3 +114,13 @@ def test_offline_runs_of_a_few_big_batches_cannot_be_tested(tmp_path, capsys):
     assert out.strip().splitlines()[-1] == ("verdict: no test possible: too few completions to bin throughput over "
                                             "time in A (3 batches) and B (6 batches); a longer --duration or a "
                                             "smaller --batch-size gives enough")
+
+
+def test_too_few_bins_for_the_test_is_inconclusive_not_no_difference(tmp_path, capsys):
+    # Short quick runs of batch 16, binned at 5 s: two or three steady bins each, so few that
+    # even B above A in every bin leaves Mann-Whitney's p above 0.05 (2 / C(4, 2) = 0.33).
+    a = write_run(tmp_path / "a", "Offline", jittered_offline(32, 16.0, 16, seed=0))
+    b = write_run(tmp_path / "b", "Offline", jittered_offline(86, 11.0, 16, seed=1))
+    _, out, _ = compare(capsys, a, b)
+    verdict = out.strip().splitlines()[-1]
+    assert verdict.startswith("verdict: inconclusive: ") and "too few for Mann-Whitney to reach p < 0.05" in verdict
