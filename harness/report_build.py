@@ -191,10 +191,13 @@ def _throughput_figure(inp: ReportInput) -> Image:
             steady = planned.run.stats["steady_state"]
             point, ci = steady["mean_rate"], (steady["mean_rate_ci_low"], steady["mean_rate_ci_high"])
         bars.append(charts.Bar(precision, value, _bar_note(planned), point, ci))
-    chart = charts.BarChart("Offline throughput by precision", "images/s", 1, "{:,.0f}",
+    chart = charts.BarChart("Offline throughput by precision", "images/s", 1, rate,
                             "LoadGen result", "steady-state mean, 95 % CI")
-    return Image("figure1-throughput", "Figure 1. Throughput by precision (Offline)",
-                 "Bars: LoadGen's samples/s. Dots and whiskers: the steady-state rate with its 95 % interval.",
+    caption = "Bars: LoadGen's samples/s. Dots and whiskers: the steady-state rate with its 95 % interval."
+    if all(b.point is None for b in bars):
+        caption += (" None here: no run completed enough batches for a rate over time (a longer --duration "
+                    "or a smaller --batch-size gives them).")
+    return Image("figure1-throughput", "Figure 1. Throughput by precision (Offline)", caption,
                  charts.precision_bars(chart, bars))
 
 
@@ -209,7 +212,7 @@ def _latency_figure(inp: ReportInput) -> Image:
             point, ci = p90["value_ns"], (p90["ci_low_ns"], p90["ci_high_ns"])
             marker = planned.run.result.get("early_stopping_p90_ns")
         bars.append(charts.Bar(precision, value, _bar_note(planned), point, ci, marker))
-    chart = charts.BarChart("Batch-1 p90 latency by precision", "p90 latency (ms)", 1e6, "{:.3g} ms",
+    chart = charts.BarChart("Batch-1 p90 latency by precision", "p90 latency (ms)", 1e6, lambda ms: f"{ms:.3g} ms",
                             "LoadGen p90", "harness p90, 95 % CI", "early-stopping p90")
     return Image("figure2-latency", "Figure 2. Batch-1 p90 latency by precision (SingleStream)",
                  "Bars: LoadGen's 90th-percentile latency. Dots and whiskers: the harness's p90 with its "

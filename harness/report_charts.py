@@ -6,6 +6,7 @@ No pyplot: it keeps global figure state, and a report is a pure function of its 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib
@@ -47,7 +48,7 @@ class BarChart:
     title: str
     ylabel: str
     scale: float  # divide values by this for the axis (1e6: ns to ms)
-    value_format: str  # format of the value printed over each bar, e.g. "{:,.0f}/s"
+    show: Callable[[float], str]  # the value printed over each bar, in axis units
     bar_label: str
     point_label: str
     marker_label: str = ""
@@ -85,7 +86,7 @@ def precision_bars(chart: BarChart, bars: list[Bar]) -> bytes:
             if b.value is None:
                 ax.text(i, top * 0.03, "no result", ha="center", va="bottom", color=MUTED, fontsize=9)
             else:
-                ax.text(i, tops[i] + top * 0.03, chart.value_format.format(b.value / chart.scale),
+                ax.text(i, tops[i] + top * 0.03, chart.show(b.value / chart.scale),
                         ha="center", va="bottom", fontweight="bold", fontsize=10)
         with_point = [(i, b) for i, b in enumerate(bars) if b.point is not None]
         if with_point:

@@ -30,10 +30,7 @@ def _block(block, figures_dir: str, depth: int) -> list[str]:
     if isinstance(block, Callout):
         return [f"> **{block.title}.** {block.text}", ""]
     if isinstance(block, Cards):
-        header = ("Precision", *dict.fromkeys(w for c in block.cards for _, w in c.figures), "")
-        rows = tuple((c.title, *[next((v for v, w in c.figures if w == h), "") for h in header[1:-1]],
-                      tuple(c.badges)) for c in block.cards)
-        return _table(Table(header, rows))
+        return []  # the cards are the headline table's figures, drawn large; Markdown has the table
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, Image):
