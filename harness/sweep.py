@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.cli import SPEC_FLAGS, add_run_arguments
 from harness.config import PRECISIONS, SCENARIOS, RunConfig, load_config
-from harness.errors import ConfigError, HarnessError, RunFailed
+from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted
 from harness.files import atomic_write_json
 from harness.summary import summary_lines
 
@@ -37,7 +37,8 @@ class Entry:
     precision: str
     scenario: str
     batch_size: int
-    status: str = PENDING  # pending | running | completed | skipped: <reason> | failed: <reason>
+    # pending | running (or a sweep that died mid-run) | completed | skipped: <reason> | failed: <reason>
+    status: str = PENDING
     run_dir: str | None = None  # relative to the sweep directory
 
     @property
@@ -147,17 +148,14 @@ def run_sweep(sweep: Sweep, run, echo=print) -> Sweep:
             record = run(sweep.run_config(entry))
             sweep = sweep.with_entry(index, status=COMPLETED, run_dir=record["run_id"])
             echo("  " + summary_lines(record)[0])
-        except RunFailed as exc:
-            sweep = sweep.with_entry(index, status=f"failed: {exc}", run_dir=_new_run_dir(before, sweep.path))
-            sweep.save()
-            # The runner turns Ctrl-C during a test into RunFailed; the user meant the sweep.
-            if "interrupted by" in str(exc):
-                raise KeyboardInterrupt from None
-        except HarnessError as exc:
-            sweep = sweep.with_entry(index, status=f"skipped: {exc}", run_dir=_new_run_dir(before, sweep.path))
-        except KeyboardInterrupt:
+        except RunInterrupted:
+            # Ctrl-C or SIGTERM stops the sweep, not just this run: --resume runs it again.
             sweep.with_entry(index, status=PENDING).save()
             raise
+        except RunFailed as exc:
+            sweep = sweep.with_entry(index, status=f"failed: {exc}", run_dir=_new_run_dir(before, sweep.path))
+        except HarnessError as exc:
+            sweep = sweep.with_entry(index, status=f"skipped: {exc}", run_dir=_new_run_dir(before, sweep.path))
         sweep.save()
         echo(f"[{step}/{len(todo)}] {entry.name}: {sweep.entries[index].status}")
     return sweep

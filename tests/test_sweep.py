@@ -7,7 +7,7 @@ import pytest
 
 from conftest import colour_args
 from harness.cli import main
-from harness.errors import ConfigError, RunFailed
+from harness.errors import ConfigError, RunFailed, RunInterrupted
 from harness.sweep import COMPLETED, PENDING, load_sweep, plan_sweep, run_sweep
 
 
@@ -80,12 +80,12 @@ def test_statuses_and_interruption_are_recorded(tmp_path):
         if cfg.precision == "int8" and cfg.scenario == "Offline":
             raise RunFailed("run FAILED: worker died; logs kept in x")
         if cfg.precision == "int8":
-            raise KeyboardInterrupt
+            raise RunInterrupted("run FAILED: interrupted by SIGINT; logs kept in y", 2)
         return record_of(cfg, run_dir.name)
 
     sweep = planned(tmp_path)
     assert [e.batch_size for e in sweep.entries] == [116, 1, 80, 1, 116, 1]
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted):
         run_sweep(sweep, fake_run, echo=lambda _: None)
     saved = load_sweep(sweep.path)
     statuses = [e.status for e in saved.entries]
