@@ -373,6 +373,11 @@ def _runs_disclosure(scenario: str, runs: list[RunView]) -> Table:
         return "\n".join(f"#{i['index']} node {i['node']} CPUs {_cpu_ranges(i['cpus'])} × {i['threads']} threads"
                          for i in r.record.get("placement", {}).get("instances", []))
 
+    def layout(r: RunView) -> str:
+        profile = r.record["config"].get("system_profile")
+        tuned = f"\nfrom the system profile {profile}" if profile else ""
+        return r.record.get("placement", {}).get("description", "unknown") + tuned
+
     def loadgen(r: RunView) -> str:
         return "\n".join(f"{LOADGEN_LABELS[k]}: {v}" for k, v in r.loadgen.items()) or "not logged"
 
@@ -382,7 +387,7 @@ def _runs_disclosure(scenario: str, runs: list[RunView]) -> Table:
         row("Precision requested", lambda r: f"{r.precision} (EP {r.record['config'].get('ep', 'auto')})"),
         row("Precision proof (engine-reported)", precision_proof),
         row("Execution provider", engine_choice),
-        row("Instance layout", lambda r: r.record.get("placement", {}).get("description", "unknown")),
+        row("Instance layout", layout),
         row("Instances", instances),
         row("LoadGen settings", loadgen),
         row("Samples", lambda r: f"{r.result.get('samples') or 0:,}"),

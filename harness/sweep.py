@@ -1,7 +1,7 @@
 """`harness sweep`: the study's grid, precisions × scenarios, into one sweep directory.
 
-Offline runs at each precision's default batch size ([batch_size] in the config),
-SingleStream at batch 1. sweep.json lists every planned run and its status, and is
+Offline runs at each precision's default batch size ([batch_size] in the configs, or
+--batch-size), SingleStream at batch 1. sweep.json lists every planned run and its status, and is
 rewritten after each one, so an interrupted sweep resumes where it stopped
 (`--resume DIR` runs everything not yet completed). A precision this machine or its
 execution provider cannot run is recorded as "skipped: <reason>", not a crash. The
@@ -57,9 +57,13 @@ class Sweep:
     entries: tuple[Entry, ...]
 
     def run_config(self, entry: Entry) -> RunConfig:
-        return load_config(self.config_file, {**self.overrides, "scenario": entry.scenario,
-                                              "precision": entry.precision, "mode": "performance",
-                                              "output_dir": str(self.path)})
+        overrides = {**self.overrides, "scenario": entry.scenario, "precision": entry.precision,
+                     "mode": "performance", "output_dir": str(self.path)}
+        if entry.scenario == "Offline" and "batch_size" not in self.overrides:
+            # The study runs each precision at its default batch ([batch_size] in the configs), not
+            # at a batch a system profile tuned; the profile may still set instances and threads.
+            overrides["batch_size"] = load_config(self.config_file, overrides).default_batch_sizes.get(entry.precision)
+        return load_config(self.config_file, overrides)
 
     def to_json(self) -> dict:
         first = self.run_config(self.entries[0]) if self.entries else None
