@@ -118,10 +118,18 @@ def _calibrate(job: TestJob, engines: list[Engine]) -> float:
 def run_test(job: TestJob, events) -> None:
     """Child-process entry point."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how a Ctrl-C ends the run
+    code = 0
     try:
         _run(job, events)
     except BaseException as exc:
         events.put(("failed", (one_line(exc), traceback.format_exc())))
+        code = 1
+    # Everything this process owes is written and reported. Skip interpreter teardown:
+    # inference runtimes' thread pools have crashed it at exit (seen: SIGSEGV after a
+    # complete SingleStream run), which would turn a good run into a failed one.
+    events.close()
+    events.join_thread()
+    os._exit(code)
 
 
 def _run(job: TestJob, events) -> None:
