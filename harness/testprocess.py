@@ -11,6 +11,7 @@ The child reports to the parent through an event queue: ("calibrated", value),
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import signal
 import threading
@@ -26,6 +27,7 @@ from harness.affinity import observe_threads
 from harness.engine import Engine, build_engines
 from harness.errors import one_line
 from harness.files import atomic_write_text
+from harness.lifetime import die_with_parent
 from harness.models.spec import ModelSpec
 from harness.placement import Instance
 from harness.precision import EngineChoice
@@ -117,6 +119,7 @@ def _calibrate(job: TestJob, engines: list[Engine]) -> float:
 
 def run_test(job: TestJob, events) -> None:
     """Child-process entry point."""
+    die_with_parent(multiprocessing.parent_process().pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how a Ctrl-C ends the run
     code = 0
     try:

@@ -6,6 +6,8 @@ the parent's sys.path, on which pytest's rootdir conftest puts tests/.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import OrderedDict
 
@@ -85,3 +87,38 @@ class CachingWorker(SlowWorker):
 
 class CachingSUT(SUT):
     worker_class = CachingWorker
+
+
+FAIL_AT_BATCH = 3
+
+
+class FailingWorker(Worker):
+    """Its session fails on its FAIL_AT_BATCH-th batch, as a real one can (out of memory, a bad kernel)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.batches = 0
+
+    def serve(self, ids, indices, issued_ns):
+        self.batches += 1
+        if self.batches == FAIL_AT_BATCH:
+            raise RuntimeError(f"injected session failure on batch {FAIL_AT_BATCH}")
+        super().serve(ids, indices, issued_ns)
+
+
+class FailingSUT(SUT):
+    worker_class = FailingWorker
+
+
+class SilentSUT(SUT):
+    """Takes every query and never answers: LoadGen would wait for it forever."""
+
+    def issue(self, ids, indices):
+        pass
+
+
+class CrashingSUT(SUT):
+    """Its process dies on the first query, as one does on a segfault in native code."""
+
+    def issue(self, ids, indices):
+        os.kill(os.getpid(), signal.SIGKILL)
