@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.cli import add_run_arguments, config_from_args
 from harness.config import RunConfig
-from harness.errors import ConfigError, HarnessError, PlacementError, RunFailed
+from harness.errors import ConfigError, HarnessError, PlacementError, RunInterrupted
 from harness.files import atomic_write_json
 from harness.placement import Plan, plan_instances
 from harness.profile import LayoutKey, TunedLayout, systems_dir, this_machine, write_layout
@@ -187,10 +187,9 @@ def _measure(base: RunConfig, candidate: Candidate, tune_dir: Path, duration: fl
     print(f"  [{number}] {layout.label()}, batch {candidate.batch_size}: ", end="", flush=True)
     try:
         record = run_benchmark(cfg, echo=lambda *_: None)
+    except RunInterrupted:
+        raise  # Ctrl-C or SIGTERM means stop tuning, not try the next candidate
     except HarnessError as exc:
-        # A Ctrl-C reaches the run's supervisor, which ends that run: it means stop tuning.
-        if isinstance(exc, RunFailed) and "interrupted by" in str(exc):
-            raise
         print(f"FAILED ({exc})")
         return Measurement(candidate, None, None, "", None, str(exc))
     result = record["result"]

@@ -172,3 +172,24 @@ def test_tune_measures_layouts_writes_the_profile_and_runs_use_it(
     assert (len(instances), instances[0]["threads"], instances[0]["batch_size"]) == (
         layout.instances, layout.threads, layout.batch_size)
     assert f"(defaults from system profile {path.name})" in capsys.readouterr().out
+
+
+def test_an_interrupted_run_stops_the_sweep_and_writes_no_profile(
+        colour_model, colour_data, tmp_path, monkeypatch, capsys):
+    import signal
+
+    import harness.runner
+    from harness.errors import RunInterrupted
+
+    calls = []
+
+    def interrupted(cfg, **_):
+        calls.append(cfg)
+        raise RunInterrupted("run FAILED: interrupted by SIGINT", signal.SIGINT)
+
+    monkeypatch.setattr(harness.runner, "run_benchmark", interrupted)
+    monkeypatch.setenv("HARNESS_SYSTEMS_DIR", str(tmp_path / "systems"))
+    args = colour_tune_args(colour_model, colour_data, tmp_path / "runs", "--layouts", "1x1,1x1")
+    assert main(["tune", *args, "--batch-sizes", "4,8"]) == 130
+    assert len(calls) == 1 and not (tmp_path / "systems").exists()
+    assert "interrupted by SIGINT" in capsys.readouterr().err
