@@ -4,6 +4,7 @@ produces the right shape of result or raises its own one-line error, never anyth
 import io
 import json
 import math
+import struct
 from datetime import date, datetime, time
 
 import numpy as np
@@ -21,9 +22,10 @@ from harness.models.spec import PRESETS, spec_from
 
 MODES = ("1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "I;16", "I", "F", "YCbCr")
 FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP", "PPM", "TGA", "ICO", "PCX", "SGI", "DDS", "QOI")
-# Found by this test: a DDS header with unknown pixel flags made Pillow raise NotImplementedError.
-DDS_UNKNOWN_FLAGS = (b"DDS |" + bytes(7) + b"\x0f\x10\x00\x00" + b"\x01\x00\x00\x00" * 3 + bytes(52)
-                     + b" \x00\x00\x00\x00\x00\x02\x00" + bytes(80))
+# Found by this test: a DDS header with unknown pixel format flags made Pillow raise NotImplementedError.
+DDS_UNKNOWN_FLAGS = (struct.pack("<4s7I44s", b"DDS ", 124, 0x1007, 1, 1, 0, 0, 0, bytes(44))
+                     + struct.pack("<2I4s5I", 32, 0x2000, bytes(4), 8, 0xFF, 0xFF00, 0xFF0000, 0)
+                     + struct.pack("<5I", 0x1000, 0, 0, 0, 0) + bytes(4))
 
 
 @st.composite
