@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from harness._native.dispatch import complete, gather
-from harness.affinity import name_current_thread
+from harness.affinity import name_current_thread, worker_thread_name
 from harness.engine import Engine
 from harness.placement import Instance
 from harness.qsl import SampleStore
@@ -54,7 +54,7 @@ class Worker(threading.Thread):
         self._input_bytes = _bytes2d(engine.input)
 
     def run(self) -> None:
-        name_current_thread(f"hw-{self.index}")  # what /proc shows; placement checks read it
+        name_current_thread(worker_thread_name(self.index))  # what /proc shows; placement checks read it
         if self.instance.cpus:
             # ORT pins its own extra threads; the calling thread is ours to pin.
             os.sched_setaffinity(0, {self.instance.cpus[0]})

@@ -29,7 +29,7 @@ from harness.errors import one_line
 from harness.files import atomic_write_text
 from harness.lifetime import die_with_parent
 from harness.models.spec import ModelSpec
-from harness.placement import Instance
+from harness.placement import Instance, cpus_by_node
 from harness.precision import EngineChoice
 from harness.qsl import SampleStore
 from harness.userconf import LoadGenSettings, load_test_settings, render_user_conf
@@ -55,13 +55,6 @@ class TestJob:
     progress_interval_s: float = 1.0
     # "module:Class" of the SUT; tests substitute faulty SUTs (caching, failing) through it.
     sut_class: str = "harness.sut:SUT"
-
-
-def _cpus_by_node(instances: tuple[Instance, ...]) -> dict[int, tuple[int, ...]]:
-    nodes: dict[int, list[int]] = {}
-    for inst in instances:
-        nodes.setdefault(inst.node, []).extend(inst.cpus)
-    return {node: tuple(sorted(cpus)) for node, cpus in nodes.items()}
 
 
 def _pinned(cpus: tuple[int, ...], fn) -> threading.Thread:
@@ -146,7 +139,7 @@ def _run(job: TestJob, events) -> None:
     atomic_write_text(user_conf, render_user_conf(job.loadgen, target))
     settings = load_test_settings(user_conf, job.loadgen.scenario, job.mode)
 
-    store = SampleStore(cache, _cpus_by_node(job.instances))
+    store = SampleStore(cache, cpus_by_node(job.instances))
     failure = threading.Event()
 
     def on_error(exc: BaseException) -> None:
