@@ -59,12 +59,20 @@ class RunRecord:
 
     def update(self, **values) -> None:
         self.data.update(values)
-        atomic_write_json(self.run_dir / "run.json", self.data)
+        path = self.run_dir / "run.json"
+        try:
+            atomic_write_json(path, self.data)
+        except OSError as exc:
+            raise HarnessError(f"cannot write {path} ({exc.strerror}); free disk space or choose "
+                               "another --output-dir") from None
 
     def fail(self, cause: str, detail: str | None = None) -> None:
         """status FAILED, `failure` the one-line cause, `failure_detail` a traceback if any."""
-        self.update(status="FAILED", failure=cause, **({"failure_detail": detail} if detail else {}),
-                    finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        try:
+            self.update(status="FAILED", failure=cause, **({"failure_detail": detail} if detail else {}),
+                        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        except HarnessError:  # a full disk: the cause, not this, is what the user must see
+            pass
 
 
 class _Stop(BaseException):

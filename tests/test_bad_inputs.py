@@ -5,6 +5,7 @@ across versions; two runs never share a directory."""
 import errno
 import json
 import os
+import shutil
 import subprocess
 import threading
 from datetime import datetime
@@ -277,6 +278,16 @@ def test_really_full_tmpfs_while_writing_the_cache(colour_model, tmp_path, small
     assert leftovers(small_tmpfs) == []
     subprocess.run(["mount", "-o", "remount,size=1m", str(small_tmpfs)], check=True)
     assert_rebuilt_right(data, small_tmpfs)
+
+
+def test_full_disk_under_the_run_directory(colour_model, colour_data, tmp_path, small_tmpfs, capsys):
+    filler = small_tmpfs / "filler"
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, shutil.disk_usage(small_tmpfs).free)
+    line = error_line(capsys, main(colour_args(colour_model, colour_data, small_tmpfs / "runs")))
+    (run,) = (small_tmpfs / "runs").iterdir()
+    assert line == (f"cannot write {run / 'run.json'} (No space left on device); free disk space or choose "
+                    "another --output-dir")
 
 
 def test_cache_larger_than_the_free_space_is_refused_before_writing(colour_model, tmp_path, small_tmpfs,

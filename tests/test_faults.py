@@ -2,6 +2,7 @@
 cache build. Each must end the process within a bound, exit non-zero with one line, and
 leave a run directory that says FAILED and why, with what LoadGen had logged."""
 
+import errno
 import functools
 import json
 import os
@@ -68,6 +69,21 @@ def test_worker_exception_ends_the_run_and_keeps_the_logs(colour_model, colour_d
     assert "faulty_suts.py" in record["failure_detail"]  # where it failed, for whoever debugs it
     assert "Starting performance mode" in (run / "mlperf_log_detail.txt").read_text()
     assert (run / "user.conf").is_file()
+
+
+def test_run_json_that_cannot_be_written_does_not_hide_the_cause(colour_model, colour_data, tmp_path,
+                                                                 monkeypatch, capsys):
+    write = harness.runner.atomic_write_json
+
+    def full_disk_when_failing(path, data):
+        if data.get("status") == "FAILED":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write(path, data)
+
+    monkeypatch.setattr(harness.runner, "atomic_write_json", full_disk_when_failing)
+    code, err, _ = cli_with_sut(monkeypatch, capsys, "faulty_suts:FailingSUT",
+                                colour_args(colour_model, colour_data, tmp_path, *LONG))
+    assert code == 3 and err.count("\n") == 1 and "injected session failure on batch 3" in err
 
 
 def test_hang_is_ended_by_the_stall_watchdog(colour_model, colour_data, tmp_path, monkeypatch, capsys):
