@@ -5,6 +5,10 @@ samples and puts them on one shared queue; every instance's worker takes the nex
 batch when it is free, so faster instances simply serve more. The same SUT serves
 Offline (one large query) and SingleStream (one sample per query).
 
+SingleStream is the exception: with one instance and batch 1, the query is answered
+on LoadGen's issue thread itself, as MLPerf's reference runner does, because a hand-off
+to a worker thread adds its wake-up to every measured latency.
+
 Per batch a worker gathers the samples from its NUMA node's copy of the loaded set
 into its engine's bound input, runs the engine, writes float32 labels into its
 response buffer and completes the LoadGen responses: the copying and the argmax run
@@ -53,11 +57,17 @@ class Worker(threading.Thread):
         self.samples_done = 0
         self._input_bytes = _bytes2d(engine.input)
 
-    def run(self) -> None:
-        name_current_thread(worker_thread_name(self.index))  # what /proc shows; placement checks read it
+    def take_current_thread(self) -> None:
+        """Make the calling thread this instance's: named for placement checks, pinned.
+
+        ORT pins its own extra threads; the thread that calls run() is ours to pin.
+        """
+        name_current_thread(worker_thread_name(self.index))
         if self.instance.cpus:
-            # ORT pins its own extra threads; the calling thread is ours to pin.
             os.sched_setaffinity(0, {self.instance.cpus[0]})
+
+    def run(self) -> None:
+        self.take_current_thread()
         while (item := self.work.get()) is not None:
             try:
                 self.serve(*item)
@@ -93,16 +103,21 @@ class SUT:
         self.timeline = Timeline()
         self.workers = [self.worker_class(i, e, inst, store, self.work, self.timeline, on_error)
                         for i, (e, inst) in enumerate(zip(engines, instances))]
+        self.inline = batch_size == 1 and len(self.workers) == 1
+        self.on_error = on_error
+        self._issue_thread_taken = False
 
     def start(self) -> None:
+        if self.inline:
+            return  # the worker's thread is never needed
         for w in self.workers:
             w.start()
 
     def stop(self) -> None:
-        for _ in self.workers:
-            self.work.put(None)
         for w in self.workers:
-            w.join()
+            if w.is_alive():
+                self.work.put(None)
+                w.join()
 
     @property
     def samples_done(self) -> int:
@@ -112,9 +127,22 @@ class SUT:
         issued = time.monotonic_ns()
         ids_arr = np.asarray(ids, dtype=np.uint64)
         idx_arr = np.asarray(indices, dtype=np.int64)
+        if self.inline:
+            self._serve_inline(ids_arr, idx_arr, issued)
+            return
         for start in range(0, len(ids_arr), self.batch_size):
             end = start + self.batch_size
             self.work.put((ids_arr[start:end], idx_arr[start:end], issued))
+
+    def _serve_inline(self, ids: np.ndarray, indices: np.ndarray, issued: int) -> None:
+        worker = self.workers[0]
+        try:
+            if not self._issue_thread_taken:
+                worker.take_current_thread()
+                self._issue_thread_taken = True
+            worker.serve(ids, indices, issued)
+        except BaseException as exc:  # must not unwind into LoadGen's C++ thread
+            self.on_error(exc)
 
     def flush(self) -> None:
         pass

@@ -14,6 +14,7 @@ from harness.models.spec import ModelSpec
 
 EMBEDDED = "resnet50"
 EMBEDDED_SEED = 0
+BUILDER_VERSION = "v2"  # in the cached file's name: a changed builder never reuses an old file
 SYNTHETIC_WEIGHTS_NOTE = "synthetic weights: performance is representative, accuracy is not"
 
 
@@ -34,7 +35,7 @@ def embedded_model_path() -> Path:
     """Build (once) and cache the embedded ResNet-50 with synthetic weights."""
     from harness.models.resnet50 import build_resnet50
 
-    path = cache_root() / "models" / f"resnet50-v1.5-synthetic-seed{EMBEDDED_SEED}.onnx"
+    path = cache_root() / "models" / f"resnet50-v1.5-synthetic-{BUILDER_VERSION}-seed{EMBEDDED_SEED}.onnx"
     if not path.exists():
         atomic_write_bytes(path, build_resnet50(EMBEDDED_SEED).SerializeToString())
     return path

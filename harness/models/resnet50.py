@@ -76,10 +76,12 @@ def _probe_images(rng: np.random.Generator, n: int = 16) -> np.ndarray:
 def _classifier(g: _GraphBuilder, features: str, cin: int) -> tuple[np.ndarray, np.ndarray]:
     """Fully connected weights whose argmax depends on the image.
 
-    A deep random ReLU network maps every input to nearly the same feature vector,
-    so a random classifier would give every image the same label and precision
-    agreement would pass vacuously. Centring and whitening the features on probe
-    images makes the labels spread across classes.
+    A deep random ReLU network maps every input to much the same feature vector, so a
+    random classifier would give every image the same label and precision agreement
+    would pass vacuously. Centring the features on probe images spreads the labels.
+    The logits are scaled to unit spread rather than whitened per feature: whitening
+    amplified features that vary by a hair, which any quantization erases (measured:
+    the INT8 model agreed with FP32 on 0 % of top-1 labels).
     """
     import onnxruntime as ort  # only needed at build time
 
@@ -94,10 +96,10 @@ def _classifier(g: _GraphBuilder, features: str, cin: int) -> tuple[np.ndarray, 
     opts.intra_op_num_threads = 1  # bit-identical features, hence a reproducible model
     session = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     f = session.run(None, {INPUT_NAME: _probe_images(g.rng)})[0].astype(np.float64)
-    mean, std = f.mean(axis=0), f.std(axis=0) + 1e-6
-    w = g.rng.standard_normal((cin, NUM_CLASSES)) / np.sqrt(cin) / std[:, None]
-    b = -mean @ w
-    return w.astype(np.float32), b.astype(np.float32)
+    mean = f.mean(axis=0)
+    w = g.rng.standard_normal((cin, NUM_CLASSES)) / np.sqrt(cin)
+    w /= ((f - mean) @ w).std()
+    return w.astype(np.float32), (-mean @ w).astype(np.float32)
 
 
 def build_resnet50(seed: int = 0) -> onnx.ModelProto:
