@@ -49,7 +49,7 @@ def _bytes2d(a: np.ndarray) -> np.ndarray:
 
 class Worker(threading.Thread):
     def __init__(self, index: int, engine: Engine, instance: Instance, store: SampleStore,
-                 work: queue.SimpleQueue, timeline: Timeline, on_error: Callable[[BaseException], None]):
+                 work: queue.SimpleQueue, timeline: Timeline, on_error: Callable[[str, BaseException], None]):
         super().__init__(name=f"harness-worker-{index}", daemon=True)
         self.index, self.engine, self.instance, self.store = index, engine, instance, store
         self.work, self.timeline, self.on_error = work, timeline, on_error
@@ -72,7 +72,7 @@ class Worker(threading.Thread):
             try:
                 self.serve(*item)
             except BaseException as exc:  # LoadGen would wait forever for these samples
-                self.on_error(exc)
+                self.on_error(self.name, exc)
                 return
 
     def serve(self, ids: np.ndarray, indices: np.ndarray, issued_ns: int) -> None:
@@ -97,7 +97,7 @@ class SUT:
     worker_class: type[Worker] = Worker
 
     def __init__(self, engines: list[Engine], instances: tuple[Instance, ...], store: SampleStore,
-                 batch_size: int, on_error: Callable[[BaseException], None]):
+                 batch_size: int, on_error: Callable[[str, BaseException], None]):
         self.batch_size = batch_size
         self.work: queue.SimpleQueue = queue.SimpleQueue()
         self.timeline = Timeline()
@@ -114,10 +114,11 @@ class SUT:
             w.start()
 
     def stop(self) -> None:
-        for w in self.workers:
-            if w.is_alive():
-                self.work.put(None)
-                w.join()
+        running = [w for w in self.workers if w.is_alive()]
+        for _ in running:  # any worker may take any None: one each, then wait for all
+            self.work.put(None)
+        for w in running:
+            w.join()
 
     @property
     def samples_done(self) -> int:
@@ -142,7 +143,7 @@ class SUT:
                 self._issue_thread_taken = True
             worker.serve(ids, indices, issued)
         except BaseException as exc:  # must not unwind into LoadGen's C++ thread
-            self.on_error(exc)
+            self.on_error(worker.name, exc)
 
     def flush(self) -> None:
         pass

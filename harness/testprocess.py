@@ -142,9 +142,8 @@ def _run(job: TestJob, events) -> None:
     store = SampleStore(cache, cpus_by_node(job.instances))
     failure = threading.Event()
 
-    def on_error(exc: BaseException) -> None:
-        # Runs in the failing worker's thread: its name says which instance failed.
-        cause = f"{threading.current_thread().name} failed: {one_line(exc)}"
+    def on_error(worker: str, exc: BaseException) -> None:
+        cause = f"{worker} failed: {one_line(exc)}"
         events.put(("failed", (cause, "".join(traceback.format_exception(exc)))))
         failure.set()
 
