@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=116)
     args = parser.parse_args()
-    found = sorted(glob.glob(str(cache_root() / "models" / "*-int8-*.onnx")))
+    found = sorted(p for p in glob.glob(str(cache_root() / "models" / "*-int8-*.onnx")) if "uint8-input" not in p)
     if not found:
         raise SystemExit("no INT8 model in the cache: run `harness quantize` first")
     source = found[0]
@@ -66,7 +66,7 @@ def main() -> int:
     q = np.clip(np.rint(x / scale) + zero, 0, 255).astype(np.uint8)
     cpus = tuple(sorted(os.sched_getaffinity(0)))
     eps = [CPU] + ([OPENVINO] if "OpenVINOExecutionProvider" in ort.get_available_providers() else [])
-    print(f"| EP | float32 input (samples/s) | uint8 input (samples/s) | uint8 / float32 |")
+    print("| EP | float32 input (samples/s) | uint8 input (samples/s) | uint8 / float32 |")
     print("|---|---|---|---|")
     for ep in eps:
         choice = EngineChoice(ep, "int8", "bench")

@@ -9,7 +9,7 @@ from harness.config import load_config
 from harness.errors import ConfigError
 from harness.profile import LayoutKey, Machine, TunedLayout, find_layout, read_profile, this_machine, write_layout
 from harness.topology import read_topology
-from harness.tune import Layout, batch_candidates, candidate_layouts
+from harness.tune import batch_candidates, candidate_layouts
 from sysfs_trees import make_tree
 from tinymodels import COLOUR_SPEC
 
