@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import Parser
-from harness.errors import HarnessError
+from harness.cli import Parser, run_command
 
 from audit import formal
 from audit.configs import TESTS
@@ -115,12 +114,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return args.func(args)
-    except HarnessError as exc:
-        print(f"audit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("audit: interrupted", file=sys.stderr)
-        return 130
+    return run_command("audit", build_parser().parse_args(sys.argv[1:] if argv is None else argv))

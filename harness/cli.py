@@ -121,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["formal", *(a for a in argv[argv[0] == "run":] if a != "--formal")]
     if not argv or argv[0] not in ("run", *COMMANDS, "-h", "--help"):
         argv.insert(0, "run")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_command("harness", build_parser().parse_args(argv))
+
+
+def run_command(prog: str, args: argparse.Namespace) -> int:
+    """Call the parsed command; a HarnessError becomes one line and its exit code."""
     try:
         return args.func(args)
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130

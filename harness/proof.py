@@ -16,7 +16,7 @@ from pathlib import Path
 
 import onnx
 
-from harness.precision import CPU, EngineChoice, openvino_options
+from harness.precision import CPU, OPENVINO_HINT, EngineChoice
 
 INT8_OPS = ("QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger")
 OV_NAMES = {"bf16": "bf16", "f32": "fp32", "u8": "int8", "i8": "int8"}
@@ -30,8 +30,7 @@ def _verdict(counts: dict[str, int]) -> str:
 
 
 def _openvino_evidence(model_path: str, choice: EngineChoice) -> dict:
-    config = json.loads(openvino_options(choice.precision, 1, 1)["load_config"])["CPU"]
-    config = {k: v for k, v in config.items() if k == "INFERENCE_PRECISION_HINT"}
+    config = {"INFERENCE_PRECISION_HINT": OPENVINO_HINT[choice.precision]}  # as the EP is given it
     done = subprocess.run([sys.executable, "-m", "harness.ovprobe", model_path, json.dumps(config)],
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:

@@ -45,11 +45,6 @@ MANIFEST = "manifest.json"
 CHUNK = 64
 
 
-def sample_shape(params: PreprocessParams) -> tuple[int, int, int]:
-    s = params.size
-    return (3, s, s) if params.layout == "NCHW" else (s, s, 3)
-
-
 def cache_key(dataset: Dataset, params: PreprocessParams) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"format": FORMAT_VERSION, "params": asdict(params),
@@ -80,7 +75,7 @@ def _manifest(dataset: Dataset, params: PreprocessParams) -> dict:
     manifest = {"format": FORMAT_VERSION, "harness_version": __version__, "code": _code_fingerprint(),
                 "params": asdict(params), "root": str(dataset.root), "count": len(dataset),
                 "first": dataset.files[0], "last": dataset.files[-1],
-                "shape": [len(dataset), *sample_shape(params)], "dtype": params.dtype}
+                "shape": [len(dataset), *params.output_shape], "dtype": params.dtype}
     return json.loads(json.dumps(manifest))  # as read back: tuples become lists
 
 
@@ -149,7 +144,7 @@ def _build_in_place(final: Path, dataset: Dataset, params: PreprocessParams, man
 def _build(dataset: Dataset, params: PreprocessParams, path: Path, workers: int | None,
            progress: bool) -> None:
     dtype = np.dtype(params.dtype)
-    shape = (len(dataset), *sample_shape(params))
+    shape = (len(dataset), *params.output_shape)
     needed = int(np.prod(shape)) * dtype.itemsize
     free = shutil.disk_usage(path.parent).free
     if needed > free:
