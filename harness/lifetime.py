@@ -2,7 +2,9 @@
 
 A harness killed outright (SIGKILL, the out-of-memory killer) runs no cleanup: without
 this, its LoadGen child would go on running a test nobody records for up to its full
-duration, and idle preprocessing workers would wait forever for work.
+duration, and idle preprocessing workers would wait forever for work. And a Ctrl-C or
+SIGTERM that lands while a child is starting must neither kill it half-started nor reach it
+before the parent has decided how the run ends.
 """
 
 from __future__ import annotations
@@ -10,8 +12,27 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+from contextlib import contextmanager
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def children_starting():
+    """Hold SIGINT and SIGTERM while child processes are started.
+
+    multiprocessing's spawn writes a child's start data down a pipe after the child exists.
+    A signal handler that raises in the middle of that write leaves the child reading a
+    half-written pipe, and it dies printing a traceback onto the user's terminal. Held, the
+    signal arrives as soon as the children have what they need. Children inherit the mask;
+    as_child_of lifts it.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -24,3 +45,11 @@ def die_with_parent(parent_pid: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent_pid:  # the parent was gone before the request took effect
         os._exit(1)
+
+
+def as_child_of(parent_pid: int) -> None:
+    """First thing in every child: leave Ctrl-C to the parent, which decides how a run ends;
+    die with the parent; then take the signals children_starting held."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)

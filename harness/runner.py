@@ -32,6 +32,7 @@ from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted,
 from harness.files import atomic_write_json, atomic_write_text, sha256_file
 from harness.fidelity import fidelity
 from harness.inputs import preprocessed_samples, resolve_inputs
+from harness.lifetime import children_starting
 from harness.models.quantize import METHOD, quantized_model
 from harness.precision import choose_ep
 from harness.proof import precision_proof
@@ -233,7 +234,8 @@ def supervise(job: TestJob, record: RunRecord, cfg: RunConfig, stall_timeout_s: 
     bar = None
     last_progress, last_change = -1, time.monotonic()
     try:
-        child.start()
+        with children_starting():
+            child.start()
         while True:
             if bar is not None and time.monotonic() - last_change > stall_timeout_s:
                 return f"no sample completed in {stall_timeout_s:g} s: the run hung", None

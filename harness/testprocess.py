@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
-import signal
 import threading
 import time
 import traceback
@@ -27,7 +26,7 @@ from harness.affinity import observe_threads
 from harness.engine import Engine, build_engines
 from harness.errors import one_line
 from harness.files import atomic_write_text
-from harness.lifetime import die_with_parent
+from harness.lifetime import as_child_of
 from harness.models.spec import ModelSpec
 from harness.placement import Instance, cpus_by_node
 from harness.precision import EngineChoice
@@ -116,8 +115,7 @@ def _calibrate(job: TestJob, engines: list[Engine]) -> float:
 
 def run_test(job: TestJob, events) -> None:
     """Child-process entry point."""
-    die_with_parent(multiprocessing.parent_process().pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how a Ctrl-C ends the run
+    as_child_of(multiprocessing.parent_process().pid)
     code = 0
     try:
         _run(job, events)

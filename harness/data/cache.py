@@ -36,7 +36,7 @@ from harness._native import preprocess as _native_preprocess
 from harness.data.imagenet import Dataset
 from harness.errors import HarnessError
 from harness.files import atomic_write_json
-from harness.lifetime import die_with_parent
+from harness.lifetime import as_child_of, children_starting
 from harness.preprocess import PreprocessParams, decode_image, preprocess_image
 
 FORMAT_VERSION = 1
@@ -165,10 +165,11 @@ def _build(dataset: Dataset, params: PreprocessParams, path: Path, workers: int 
                 bar.update(_fill(str(path), str(dataset.root), names, start, params))
             return
         # spawn: workers must not inherit inference-runtime threads from the parent.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent,
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=as_child_of,
                                  initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_fill, str(path), str(dataset.root), names, start, params)
-                       for start, names in chunks]
+            with children_starting():  # submit() starts the workers
+                futures = [pool.submit(_fill, str(path), str(dataset.root), names, start, params)
+                           for start, names in chunks]
             try:
                 for future in futures:
                     bar.update(future.result())
