@@ -50,7 +50,7 @@ def test_cli_error_for_bf16_on_cpu_ep(colour_model, colour_data, tmp_path, capsy
     assert err.count("\n") == 0 and "--ep openvino" in err
 
 
-def test_quantization_is_deterministic_and_cached(colour_model, colour_data, tmp_path):
+def test_quantization_is_deterministic_and_cached(colour_model, colour_data, tmp_path, caplog):
     from harness.data.cache import open_cache
     from harness.models.spec import spec_from
     from tinymodels import COLOUR_SPEC
@@ -64,6 +64,7 @@ def test_quantization_is_deterministic_and_cached(colour_model, colour_data, tmp
     a = quantize_int8(colour_model, sha, "input", dataset, samples, indices, tmp_path / "a")
     b = quantize_int8(colour_model, sha, "input", dataset, samples, indices, tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]  # no misleading advice
     mtime = a.stat().st_mtime_ns
     assert quantize_int8(colour_model, sha, "input", dataset, samples, indices, tmp_path / "a") == a
     assert a.stat().st_mtime_ns == mtime  # reused, not rebuilt
