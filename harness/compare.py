@@ -18,8 +18,8 @@ import numpy as np
 from harness import stats
 from harness.errors import HarnessError
 from harness.report_format import latency
-from harness.runstats import RunDataError, bin_width, completions_of, latencies_of, read_timeline, \
-    steady_rates, throughput_of
+from harness.runstats import RunDataError, bin_width, completions_of, latencies_of, steady_rates, throughput_of
+from harness.runview import RunView, read_run
 
 HELP = "is run B faster or slower than run A, and is the difference real"
 # Conventional bands for the rank-biserial correlation |r| (Cohen's small/medium/large).
@@ -28,26 +28,6 @@ EFFECT_WORDS = ((0.1, "negligible"), (0.3, "small"), (0.5, "medium"), (1.01, "la
 
 class NotComparable(HarnessError):
     """Two runs measure different things; --force compares them anyway."""
-
-
-@dataclass(frozen=True)
-class Run:
-    path: Path
-    record: dict
-    timeline: np.ndarray
-
-    @property
-    def scenario(self) -> str:
-        return self.record["config"]["scenario"]
-
-    @property
-    def precision(self) -> str:
-        return self.record["config"]["precision"]
-
-    def label(self) -> str:
-        compliant = "compliant length" if self.record.get("compliant_length") else "NOT compliant (quick)"
-        validity = self.record.get("result", {}).get("validity") or "no LoadGen result"
-        return f"{self.record.get('run_id', self.path.name)} ({self.precision} {self.scenario}, {validity}, {compliant})"
 
 
 @dataclass(frozen=True)
@@ -77,20 +57,20 @@ def smallest_p_value(n_a: int, n_b: int) -> float:
     return min(1.0, 2 / math.comb(n_a + n_b, n_a))
 
 
-def load_run(path: Path) -> Run:
-    path = Path(path)
-    try:
-        record = json.loads((path / "run.json").read_text())
-    except FileNotFoundError:
-        raise RunDataError(f"{path} has no run.json: not a run directory") from None
-    except json.JSONDecodeError as exc:
-        raise RunDataError(f"{path / 'run.json'} is not valid JSON ({exc.msg})") from None
-    if record.get("status") != "completed":
-        raise RunDataError(f"{path} did not complete (status {record.get('status')!r}); compare completed runs")
-    return Run(path, record, read_timeline(path))
+def load_run(path: Path) -> RunView:
+    run = read_run(path)
+    if not run.completed:
+        raise RunDataError(f"{path} did not complete (status {run.record.get('status')!r}); compare completed runs")
+    return run
 
 
-def check_comparable(a: Run, b: Run) -> None:
+def label(run: RunView) -> str:
+    compliant = "compliant length" if run.compliant else "NOT compliant (quick)"
+    validity = run.result.get("validity") or "no LoadGen result"
+    return f"{run.run_id} ({run.precision} {run.scenario}, {validity}, {compliant})"
+
+
+def check_comparable(a: RunView, b: RunView) -> None:
     """Refuse runs of different scenarios or models, and a model file that changed."""
     if a.scenario != b.scenario:
         raise NotComparable(f"A is {a.scenario} and B is {b.scenario}: different metrics; --force compares "
@@ -103,7 +83,7 @@ def check_comparable(a: Run, b: Run) -> None:
                             f"vs {b.record['model']['sha256'][:12]}); --force compares them anyway")
 
 
-def differences(a: Run, b: Run) -> list[str]:
+def differences(a: RunView, b: RunView) -> list[str]:
     """What else differs between the runs, in words: the reader decides what it explains."""
     found = []
     for name, get in (("precision", lambda r: r.precision),
@@ -117,7 +97,7 @@ def differences(a: Run, b: Run) -> list[str]:
     return found
 
 
-def _throughput(a: Run, b: Run, alpha: float) -> tuple[stats.Comparison | None, str | None]:
+def _throughput(a: RunView, b: RunView, alpha: float) -> tuple[stats.Comparison | None, str | None]:
     widths = [bin_width(completions_of(r.timeline).max() / 1e9, len(r.timeline)) for r in (a, b)]
     if None in widths:
         short = " and ".join(f"{n} ({len(r.timeline)} batches)" for n, r, w in zip("AB", (a, b), widths) if w is None)
@@ -133,7 +113,7 @@ def _throughput(a: Run, b: Run, alpha: float) -> tuple[stats.Comparison | None, 
     return stats.compare_throughput(rates[0], rates[1], alpha), None
 
 
-def compare_runs(a: Run, b: Run, alpha: float = 0.05) -> Outcome:
+def compare_runs(a: RunView, b: RunView, alpha: float = 0.05) -> Outcome:
     notes = []
     comparisons = []
     untestable = None
@@ -146,9 +126,9 @@ def compare_runs(a: Run, b: Run, alpha: float = 0.05) -> Outcome:
         comparison, untestable = _throughput(a, b, alpha)
         comparisons += [comparison] if comparison else []
     for run, name in ((a, "A"), (b, "B")):
-        if not run.record.get("compliant_length"):
+        if not run.compliant:
             notes.append(f"{name} is not a compliant-length run: fine for a comparison, not for a claim")
-        if run.record.get("result", {}).get("validity") != "VALID":
+        if run.result.get("validity") != "VALID":
             notes.append(f"{name} is INVALID by LoadGen's rules")
     return Outcome(tuple(comparisons), tuple(notes), untestable)
 
@@ -161,8 +141,8 @@ def _show(value: float, unit: str) -> str:
     return latency(value, 4) if unit == "ns" else f"{value:,.1f} samples/s"
 
 
-def _loadgen_line(a: Run, b: Run) -> str | None:
-    ra, rb = a.record.get("result", {}), b.record.get("result", {})
+def _loadgen_line(a: RunView, b: RunView) -> str | None:
+    ra, rb = a.result, b.result
     if ra.get("metric") != rb.get("metric") or not ra.get("value") or not rb.get("value"):
         return None
     unit = "ns" if ra["metric"] == "p90_latency_ns" else "samples/s"
@@ -170,8 +150,8 @@ def _loadgen_line(a: Run, b: Run) -> str | None:
     return f"LoadGen's {name}: A {_show(ra['value'], unit)}, B {_show(rb['value'], unit)} (B/A {rb['value'] / ra['value']:.3f})"
 
 
-def render(a: Run, b: Run, outcome: Outcome) -> str:
-    lines = [f"A: {a.label()}", f"B: {b.label()}"]
+def render(a: RunView, b: RunView, outcome: Outcome) -> str:
+    lines = [f"A: {label(a)}", f"B: {label(b)}"]
     lines += [f"   differs in {d}" for d in differences(a, b)]
     if line := _loadgen_line(a, b):
         lines.append(line)
@@ -185,7 +165,7 @@ def render(a: Run, b: Run, outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def to_json(a: Run, b: Run, outcome: Outcome) -> dict:
+def to_json(a: RunView, b: RunView, outcome: Outcome) -> dict:
     return {"a": str(a.path), "b": str(b.path), "differences": differences(a, b),
             "comparisons": [{**c.to_json(), "effect": effect_words(c.rank_biserial)} for c in outcome.comparisons],
             "notes": list(outcome.notes), "verdict": outcome.verdict}

@@ -1,0 +1,115 @@
+"""One run directory, read back: run.json, the timeline, and what LoadGen logged.
+
+The one view of a finished (or failed) run that `harness compare` and `harness report`
+share. It reads files only, never the runner, so old run directories stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from harness.results import DETAIL, read_detail_log
+from harness.runstats import STATS, RunDataError, completions_of, compute_run_stats, read_timeline
+
+RUN = "run.json"
+# The LoadGen settings a reader needs to judge a run, as LoadGen itself logged them.
+LOADGEN_KEYS = ("effective_test_mode", "effective_samples_per_query", "effective_target_qps",
+                "effective_target_latency_ns", "effective_min_duration_ms", "effective_max_duration_ms",
+                "effective_min_query_count", "effective_performance_sample_count",
+                "effective_max_async_queries", "effective_qsl_rng_seed", "effective_sample_index_rng_seed",
+                "effective_schedule_rng_seed", "result_min_duration_met", "result_min_queries_met",
+                "early_stopping_met", "loadgen_version")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDataError(f"{path}: cannot read it ({exc}); it must be intact") from None
+
+
+@dataclass(frozen=True)
+class RunView:
+    path: Path
+    record: dict  # run.json
+    timeline: np.ndarray | None  # rows of (issue_ns, complete_ns, samples); None for a run that did not complete
+
+    @cached_property
+    def stats(self) -> dict | None:
+        """stats.json, computed when absent; None for a run that did not complete."""
+        if self.timeline is None:
+            return None
+        return read_json(self.path / STATS) if (self.path / STATS).is_file() else compute_run_stats(self.path).to_json()
+
+    @cached_property
+    def loadgen(self) -> dict:
+        """LOADGEN_KEYS that LoadGen logged."""
+        if not (self.path / DETAIL).is_file():
+            return {}
+        log = read_detail_log(self.path)
+        return {k: log.get(k) for k in LOADGEN_KEYS if log.get(k) is not None}
+
+    @property
+    def latencies_ns(self) -> np.ndarray | None:
+        """One per timeline row: a query (SingleStream) or a batch (Offline)."""
+        return None if self.timeline is None else self.timeline[:, 1] - self.timeline[:, 0]
+
+    @property
+    def samples(self) -> np.ndarray | None:
+        """How many samples each latency stands for."""
+        return None if self.timeline is None else self.timeline[:, 2]
+
+    @property
+    def completions_ns(self) -> np.ndarray | None:
+        """When each row completed, since the first issue."""
+        return None if self.timeline is None else completions_of(self.timeline)
+
+    @property
+    def run_id(self) -> str:
+        return self.record.get("run_id", self.path.name)
+
+    @property
+    def scenario(self) -> str:
+        return self.record["config"]["scenario"]
+
+    @property
+    def precision(self) -> str:
+        return self.record["config"]["precision"]
+
+    @property
+    def completed(self) -> bool:
+        return self.record.get("status") == "completed"
+
+    @property
+    def result(self) -> dict:
+        return self.record.get("result") or {}
+
+    @property
+    def validity(self) -> str:
+        return self.result.get("validity") or "no result"
+
+    @property
+    def compliant(self) -> bool:
+        return bool(self.record.get("compliant_length"))
+
+    @property
+    def synthetic_weights(self) -> bool:
+        return bool(self.record.get("model", {}).get("synthetic_weights"))
+
+    @property
+    def batch_size(self) -> int | None:
+        instances = self.record.get("placement", {}).get("instances") or []
+        return instances[0]["batch_size"] if instances else None
+
+
+def read_run(path: Path) -> RunView:
+    path = Path(path)
+    if not (path / RUN).is_file():
+        raise RunDataError(f"{path} has no {RUN}: not a run directory")
+    record = read_json(path / RUN)
+    return RunView(path, record, read_timeline(path) if record.get("status") == "completed" else None)
