@@ -148,18 +148,30 @@ def _run_step(run: FormalRun, step: str, echo) -> None:
     if step == "performance":
         cfg = config_from_json(run.state["config"], mode="performance", output_dir=str(runs_dir))
         record = run_benchmark(cfg, echo=echo)
+        _echo_result(record, echo)
         run.finish(step, run=str(runs_dir / record["run_id"]))
         return
     perf = read_run(Path(run.finished("performance")["run"]))
     if step == "accuracy":
         done = run_accuracy(perf, runs_dir, echo=echo)
+        _echo_result(done.record, echo)
     else:
         done = run_compliance(step, perf, runs_dir, echo=echo)
+        _echo_result(done.record, echo)
         accuracy = read_run(Path(run.finished("accuracy")["run"]))
         for verdict in verify(step, perf, done, accuracy):
             verdict.write(done.path)
             echo(f"  {verdict.filename}: {'TEST PASS' if verdict.passed else 'TEST FAIL: ' + verdict.reason}")
     run.finish(step, run=str(done.path))
+
+
+def _echo_result(record: dict, echo) -> None:
+    """What the step measured, as `harness run` ends: a formal run lasts long enough to want it."""
+    from harness.summary import summary_lines
+
+    lines = summary_lines(record)
+    for line in ["  " + lines[0], *[line for line in lines[1:] if line.startswith(("  LoadGen", "  accuracy"))]]:
+        echo(line)
 
 
 def _package(run: FormalRun, echo) -> Path:

@@ -251,6 +251,7 @@ def test_resume_runs_only_the_unfinished_steps(formal_runs, tmp_path, capsys):
         assert f"{step}: finished earlier ({state['steps'][step]['run']})" in out
     resumed = json.loads((directory / "formal.json").read_text())["steps"]
     assert Path(resumed["TEST04"]["run"]).parent == directory / "runs"  # run again, in this directory
+    assert "  LoadGen: VALID" in out.split("[4/6] TEST04")[1]  # the rerun's result, as it ends
     assert "check PASS" in out
 
 
