@@ -46,7 +46,9 @@ def compliance_badge(run: RunView) -> Badge:
 
 
 def validity_badge(run: RunView) -> Badge:
-    return Badge(run.validity, "good" if run.validity == "VALID" else "bad")
+    if run.mode == "accuracy":
+        return Badge("ACCURACY RUN", "info")
+    return Badge(run.validity, "bad" if run.invalid else "good")
 
 
 def status_badge(planned: Planned) -> Badge:
@@ -60,7 +62,10 @@ def _precisions(inp: ReportInput) -> list[str]:
 
 
 def _cell(inp: ReportInput, precision: str, scenario: str) -> Planned | None:
-    return next((p for p in inp.planned if p.precision == precision and p.scenario == scenario), None)
+    """The run a headline figure shows: the first performance run of the cell (a formal run's
+    directory holds its accuracy and compliance runs too)."""
+    matches = [p for p in inp.planned if p.precision == precision and p.scenario == scenario]
+    return next((p for p in matches if p.run is None or p.run.kind == "performance"), next(iter(matches), None))
 
 
 def _headline_value(planned: Planned | None) -> float | None:
@@ -155,10 +160,10 @@ def _callouts(inp: ReportInput) -> list[Callout]:
                              f"{len(short)} of {len(inp.completed)} runs are shorter than MLPerf's minimum "
                              f"({FORMAL_DURATION_S:.0f} s and the scenario's query count): a smoke test, not a "
                              "result to quote."))
-    invalid = [r for r in inp.completed if r.validity != "VALID"]
+    invalid = [r for r in inp.completed if r.invalid]
     if invalid:
         notes.append(Callout("bad", "INVALID runs", "LoadGen marked " + ", ".join(
-            f"{r.precision} {r.scenario}" for r in invalid) + " INVALID; see each run's LoadGen settings."))
+            f"{r.precision} {r.scenario} {r.kind}" for r in invalid) + " INVALID; see each run's LoadGen settings."))
     for p in inp.planned:
         if p.status.startswith(("skipped", "failed")):
             kind, _, reason = p.status.partition(":")
@@ -179,7 +184,7 @@ def _bar_note(planned: Planned | None) -> str:
     if planned.run is None or not planned.run.completed:
         return planned.status.split(":")[0]
     run = planned.run
-    return "INVALID" if run.validity != "VALID" else ("" if run.compliant else "quick")
+    return "INVALID" if run.invalid else ("" if run.compliant else "quick")
 
 
 def _throughput_figure(inp: ReportInput) -> Image:
@@ -224,7 +229,8 @@ def _latency_figure(inp: ReportInput) -> Image:
 
 
 def _run_title(run: RunView) -> str:
-    return f"{run.precision.upper()} · {run.scenario} · batch {run.batch_size}"
+    kind = "" if run.kind == "performance" else f" · {run.kind}"
+    return f"{run.precision.upper()} · {run.scenario} · batch {run.batch_size}{kind}"
 
 
 def _run_figure(run: RunView, number: str) -> Image:
@@ -297,7 +303,7 @@ def _runs_section(inp: ReportInput) -> Section:
     blocks = []
     for n, run in enumerate(inp.completed, 1):
         blocks.append(Section(f"run-{n}", _run_title(run), (
-            Paragraph((validity_badge(run), compliance_badge(run), f" {run.run_id}")),
+            Paragraph((validity_badge(run), compliance_badge(run), run.run_id)),
             _run_figure(run, f"3.{n}"), _stats_table(run))))
     if not blocks:
         blocks.append(Paragraph(("No run completed.",)))
@@ -417,7 +423,7 @@ def build_document(inp: ReportInput) -> Document:
         badges.append(Badge("NOT COMPLIANT (quick)", "warn"))
     if any(r.synthetic_weights for r in runs):
         badges.append(Badge("synthetic weights", "info"))
-    if any(r.validity != "VALID" for r in inp.completed):
+    if any(r.invalid for r in inp.completed):
         badges.append(Badge("INVALID runs", "bad"))
     when = f" · {inp.created}" if inp.created else ""
     kind = {"sweep": "sweep", "run": "run", "runs": "runs in"}[inp.kind]

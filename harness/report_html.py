@@ -105,7 +105,7 @@ def _cards(cards: Cards) -> str:
 
 def _block(block) -> str:
     if isinstance(block, Paragraph):
-        return f"<p>{''.join(_inline(p) for p in block.parts)}</p>"
+        return f"<p>{' '.join(_inline(p) for p in block.parts)}</p>"
     if isinstance(block, Callout):
         return f'<div class="callout {block.tone}"><strong>{escape(block.title)}.</strong>{escape(block.text)}</div>'
     if isinstance(block, Cards):

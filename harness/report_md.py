@@ -26,7 +26,7 @@ def _table(table: Table) -> list[str]:
 
 def _block(block, figures_dir: str, depth: int) -> list[str]:
     if isinstance(block, Paragraph):
-        return ["".join(_inline(p) for p in block.parts).strip(), ""]
+        return [" ".join(_inline(p) for p in block.parts), ""]
     if isinstance(block, Callout):
         return [f"> **{block.title}.** {block.text}", ""]
     if isinstance(block, Cards):

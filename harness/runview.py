@@ -82,6 +82,15 @@ class RunView:
         return self.record["config"]["precision"]
 
     @property
+    def mode(self) -> str:
+        return self.record["config"]["mode"]
+
+    @property
+    def kind(self) -> str:
+        """performance, accuracy, or the compliance test (TEST01, TEST04) the run was made for."""
+        return (self.record.get("audit") or {}).get("test") or self.mode
+
+    @property
     def completed(self) -> bool:
         return self.record.get("status") == "completed"
 
@@ -92,6 +101,11 @@ class RunView:
     @property
     def validity(self) -> str:
         return self.result.get("validity") or "no result"
+
+    @property
+    def invalid(self) -> bool:
+        """LoadGen judged the run INVALID. An accuracy run has no verdict to fail."""
+        return self.mode == "performance" and self.validity != "VALID"
 
     @property
     def compliant(self) -> bool:

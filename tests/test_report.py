@@ -116,6 +116,19 @@ def test_a_directory_of_runs(tmp_path):
     assert "| FP32 | 10,000 |" in md and "| INT8 | 20,000 |" in md
 
 
+def test_a_formal_runs_directory_headlines_its_performance_run(tmp_path):
+    # As `harness --formal` leaves it: performance, accuracy, then the compliance runs.
+    write_run(tmp_path / "1-perf", "Offline", offline_timeline(10_000_000, 200, 100), quick=False)
+    write_run(tmp_path / "2-acc", "Offline", offline_timeline(10_000_000, 20, 100), quick=False, mode="accuracy")
+    write_run(tmp_path / "3-test01", "Offline", offline_timeline(8_000_000, 200, 100), quick=False,
+              audit_test="TEST01")
+    md = write_report(tmp_path).markdown.read_text()
+    assert "| FP32 | 10,000 |" in md  # not TEST01's 12,500
+    assert "INVALID" not in md  # an accuracy run has no LoadGen verdict to fail
+    assert "### FP32 · Offline · batch 100 · accuracy\n\n**ACCURACY RUN** **COMPLIANT LENGTH** 2-acc" in md
+    assert "### FP32 · Offline · batch 100 · TEST01\n\n**VALID** **COMPLIANT LENGTH** 3-test01" in md
+
+
 def test_not_a_report_directory_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
