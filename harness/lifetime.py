@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import threading
 from contextlib import contextmanager
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -24,15 +25,25 @@ def children_starting():
 
     multiprocessing's spawn writes a child's start data down a pipe after the child exists.
     A signal handler that raises in the middle of that write leaves the child reading a
-    half-written pipe, and it dies printing a traceback onto the user's terminal. Held, the
-    signal arrives as soon as the children have what they need. Children inherit the mask;
-    as_child_of lifts it.
+    half-written pipe, and it dies printing a traceback onto the user's terminal. So the
+    main thread's handlers only note a signal here, and it is raised again on the way out.
+    Blocking the signals as well means the children, which inherit this thread's mask,
+    take none before as_child_of has decided what they do with them.
     """
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only: nothing to hold here
+        return
+    received = []
+    previous = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in _HELD}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            signal.raise_signal(received[0])  # now the handler that was in place takes it
 
 
 def die_with_parent(parent_pid: int) -> None:
