@@ -169,9 +169,8 @@ def _echo_result(record: dict, echo) -> None:
     """What the step measured, as `harness run` ends: a formal run lasts long enough to want it."""
     from harness.summary import summary_lines
 
-    lines = summary_lines(record)
-    for line in ["  " + lines[0], *[line for line in lines[1:] if line.startswith(("  LoadGen", "  accuracy"))]]:
-        echo(line)
+    for line in summary_lines(record)[:2]:  # the metric, then LoadGen's verdict
+        echo("  " + line.lstrip())
 
 
 def _package(run: FormalRun, echo) -> Path:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 
-def _metric(result: dict) -> str:
+def _metric(result: dict, mode: str) -> str:
+    if mode == "accuracy":
+        return f"top-1 {result['top1']:.3f}%" if "top1" in result else "no result"
     if result.get("metric") == "samples_per_second":
         return f"{result['value']:.1f} samples/s" if result.get("value") else "no result"
     value = result.get("value")
@@ -22,9 +24,11 @@ def summary_lines(record: dict) -> list[str]:
     cfg, result = record["config"], record.get("result", {})
     compliant = "compliant length" if record.get("compliant_length") else \
         "NOT compliant (--quick or short --duration)"
+    # Accuracy mode has no performance verdict: LoadGen writes no VALID or INVALID for it.
+    verdict = "accuracy mode" if cfg["mode"] == "accuracy" else result.get("validity") or "no verdict"
     lines = [
-        f"{cfg['scenario']} {cfg['mode']} {cfg['precision']}: {_metric(result)}",
-        f"  LoadGen: {result.get('validity', 'unknown')}, {compliant}, {result.get('samples')} samples",
+        f"{cfg['scenario']} {cfg['mode']} {cfg['precision']}: {_metric(result, cfg['mode'])}",
+        f"  LoadGen: {verdict}, {compliant}, {result.get('samples')} samples",
         f"  model: {record['model']['name']} on {', '.join(record.get('providers', []))}",
         f"  precision: {cfg['precision']} requested, engine reports "
         f"{record.get('precision', {}).get('reported', 'nothing')} ({record.get('engine', {}).get('reason', '')})",

@@ -52,9 +52,11 @@ def test_quick_performance_run_on_tiny_model(colour_model, colour_data, tmp_path
     assert "NOT compliant" in out and "VALID" in out
 
 
-def test_accuracy_is_exact_on_known_answers(colour_model, tmp_path):
+def test_accuracy_is_exact_on_known_answers(colour_model, tmp_path, capsys):
     data = colour_dataset(tmp_path / "data", 45, wrong=7)
     assert main(colour_args(colour_model, data, tmp_path / "runs", "--mode", "accuracy")) == 0
+    # The summary leads with the accuracy; accuracy mode has no VALID/INVALID to report.
+    assert " accuracy fp32: top-1 84.444%\n  LoadGen: accuracy mode, " in capsys.readouterr().out
     run = only_run(tmp_path / "runs")
     assert (run / "accuracy.txt").read_text().startswith("accuracy=84.444%, good=38, total=45")
     data_ok = colour_dataset(tmp_path / "data_ok", 45)
