@@ -128,7 +128,7 @@ def compare_runs(a: RunView, b: RunView, alpha: float = 0.05) -> Outcome:
     for run, name in ((a, "A"), (b, "B")):
         if not run.compliant:
             notes.append(f"{name} is not a compliant-length run: fine for a comparison, not for a claim")
-        if run.result.get("validity") != "VALID":
+        if run.invalid:
             notes.append(f"{name} is INVALID by LoadGen's rules")
     return Outcome(tuple(comparisons), tuple(notes), untestable)
 
