@@ -32,6 +32,19 @@ def colour_data(tmp_path_factory) -> Path:
     return colour_dataset(tmp_path_factory.mktemp("colours"), 60)
 
 
+@pytest.fixture(scope="session")
+def quick_sweep(colour_model, colour_data, tmp_path_factory) -> Path:
+    """`harness sweep` of FP32 and BF16 on the CPU EP, once for the sweep and report tests.
+    The CPU EP runs FP32 but not BF16: one precision runs, one is skipped with its reason."""
+    from harness.cli import main
+
+    out = tmp_path_factory.mktemp("sweeps")
+    args = colour_args(colour_model, colour_data, out, "--target-qps", "1e6", "--ep", "cpu")
+    assert main(["sweep", *args, "--precisions", "fp32,bf16"]) == 0
+    (sweep_dir,) = out.iterdir()
+    return sweep_dir
+
+
 def colour_args(model: Path, dataset: Path, out: Path, *extra: str) -> list[str]:
     """CLI arguments for a quick run of the dominant-colour model."""
     spec = [f"--{k.replace('_', '-')}={v}" for k, v in COLOUR_SPEC.items()]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import colour_args
 from harness.cli import main
 from harness.models import SYNTHETIC_WEIGHTS_NOTE
 from harness.report import write_report
@@ -26,24 +25,15 @@ FIGURES = ("Figure 1. Throughput by precision (Offline)", "Figure 2. Batch-1 p90
 
 
 @pytest.fixture(scope="module")
-def sweep_dir(colour_model, colour_data, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sweeps")
-    args = colour_args(colour_model, colour_data, out, "--target-qps", "1e6", "--ep", "cpu")
-    assert main(["sweep", *args, "--precisions", "fp32,bf16"]) == 0
-    (path,) = out.iterdir()
-    return path
-
-
-@pytest.fixture(scope="module")
-def report(sweep_dir, tmp_path_factory):
+def report(quick_sweep, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", str(sweep_dir), "--output", str(out)]) == 0
+    assert main(["report", str(quick_sweep), "--output", str(out)]) == 0
     return out
 
 
-def runs_of(sweep_dir: Path) -> list[dict]:
-    sweep = json.loads((sweep_dir / "sweep.json").read_text())
-    return [json.loads((sweep_dir / r["run_dir"] / "run.json").read_text())
+def runs_of(quick_sweep: Path) -> list[dict]:
+    sweep = json.loads((quick_sweep / "sweep.json").read_text())
+    return [json.loads((quick_sweep / r["run_dir"] / "run.json").read_text())
             for r in sweep["runs"] if r["status"] == "completed"]
 
 
@@ -63,12 +53,12 @@ def test_html_is_self_contained_with_every_figure(report):
     assert "url(" not in html and "<script" not in html and "<link" not in html
 
 
-def test_every_disclosure_field_is_there(report, sweep_dir):
+def test_every_disclosure_field_is_there(report, quick_sweep):
     html, md = (report / "report.html").read_text(), (report / "report.md").read_text()
     for text in (html, md):
         for field in DISCLOSURE_FIELDS:
             assert f"{field}<" in text or f"| {field} |" in text, field
-    for record in runs_of(sweep_dir):
+    for record in runs_of(quick_sweep):
         system = record["system"]
         for value in (system["cpu_model"], system["os"]["kernel"], system["os"]["name"], record["model"]["sha256"],
                       record["placement"]["description"], record["run_id"], *system["isa"],
@@ -81,11 +71,11 @@ def test_every_disclosure_field_is_there(report, sweep_dir):
     assert SYNTHETIC_WEIGHTS_NOTE not in html.lower()  # the tiny model's weights are real: no such note
 
 
-def test_headline_table_is_the_studys(report, sweep_dir):
+def test_headline_table_is_the_studys(report, quick_sweep):
     md = (report / "report.md").read_text()
     header = "| Precision | Offline images/s | Offline batch | SingleStream p90 (ms) | Early-stopping p90 (ms) | Status |"
     assert header in md
-    runs = {r["config"]["scenario"]: r for r in runs_of(sweep_dir)}
+    runs = {r["config"]["scenario"]: r for r in runs_of(quick_sweep)}
     row = next(line for line in md.splitlines() if line.startswith("| FP32 | ") and "116" in line)
     assert f"{runs['Offline']['result']['value']:,.0f}" in row
     assert f"{runs['SingleStream']['result']['value'] / 1e6:.3g}" in row

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import colour_args
 from harness.cli import main
 from harness.errors import ConfigError, RunFailed, RunInterrupted
 from harness.sweep import COMPLETED, PENDING, load_sweep, plan_sweep, run_sweep
@@ -13,16 +12,6 @@ from harness.sweep import COMPLETED, PENDING, load_sweep, plan_sweep, run_sweep
 
 def sweep_json(sweep_dir: Path) -> dict:
     return json.loads((sweep_dir / "sweep.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def quick_sweep(colour_model, colour_data, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sweeps")
-    # The CPU EP runs FP32 but not BF16: one precision runs, one is skipped with its reason.
-    args = colour_args(colour_model, colour_data, out, "--target-qps", "1e6", "--ep", "cpu")
-    assert main(["sweep", *args, "--precisions", "fp32,bf16"]) == 0
-    (sweep_dir,) = out.iterdir()
-    return sweep_dir
 
 
 def test_quick_sweep_runs_fp32_and_skips_bf16_with_its_reason(quick_sweep):
