@@ -16,7 +16,7 @@ RUN_KINDS = ("accuracy", *TESTS)
 
 def _echo_verdicts(verdicts) -> None:
     for v in verdicts:
-        print(f"{v.test} {v.filename}: {'TEST PASS' if v.passed else 'TEST FAIL: ' + v.reason}")
+        print(f"{v.test} {v.filename}: {v.status}")
 
 
 def cmd_run(args) -> int:

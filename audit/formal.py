@@ -161,7 +161,7 @@ def _run_step(run: FormalRun, step: str, echo) -> None:
         accuracy = read_run(Path(run.finished("accuracy")["run"]))
         for verdict in verify(step, perf, done, accuracy):
             verdict.write(done.path)
-            echo(f"  {verdict.filename}: {'TEST PASS' if verdict.passed else 'TEST FAIL: ' + verdict.reason}")
+            echo(f"  {verdict.filename}: {verdict.status}")
     run.finish(step, run=str(done.path))
 
 

@@ -142,8 +142,7 @@ def package(paths: list[Path], out: Path, submitter: str, system: str, division:
     root = Path(out) / division / submitter
     for g in groups:
         for verdict in _scenario(root, system, g):
-            echo(f"{g.scenario} {verdict.test} {verdict.filename}: "
-                 f"{'TEST PASS' if verdict.passed else 'TEST FAIL: ' + verdict.reason}")
+            echo(f"{g.scenario} {verdict.test} {verdict.filename}: {verdict.status}")
     systems = root / "systems" / f"{system}.json"
     if systems.exists():  # kept: a person may already have completed it
         echo(f"kept existing {systems}")

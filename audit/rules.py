@@ -71,7 +71,7 @@ def mlperf_conf_seeds() -> dict:
 
 def validity_findings(log: LoadGenLog, where: str) -> list[Finding]:
     """Why LoadGen called a run INVALID; duration and query-count shortfalls are length rules."""
-    if log.get("result_validity") == "VALID":
+    if log.valid:
         return []
     findings = []
     if log.get("result_min_duration_met") is False:

@@ -59,9 +59,13 @@ class Verdict:
     def filename(self) -> str:
         return f"verify_{self.kind}.txt"
 
+    @property
+    def status(self) -> str:
+        """The verdict line: "TEST PASS" or "TEST FAIL: <reason>"."""
+        return "TEST PASS" if self.passed else f"TEST FAIL: {self.reason}"
+
     def text(self) -> str:
-        last = "TEST PASS" if self.passed else f"TEST FAIL: {self.reason}"
-        return "\n".join((*self.lines, last)) + "\n"
+        return "\n".join((*self.lines, self.status)) + "\n"
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / self.filename

@@ -21,7 +21,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from harness.files import cache_root
-from harness.precision import CPU, OPENVINO, EngineChoice
+from harness.precision import CPU, OPENVINO, ORT_NAMES, EngineChoice
 from harness.engine import create_session
 
 
@@ -65,7 +65,7 @@ def main() -> int:
     x = np.random.default_rng(0).uniform(-120, 130, (args.batch, 3, 224, 224)).astype(np.float32)
     q = np.clip(np.rint(x / scale) + zero, 0, 255).astype(np.uint8)
     cpus = tuple(sorted(os.sched_getaffinity(0)))
-    eps = [CPU] + ([OPENVINO] if "OpenVINOExecutionProvider" in ort.get_available_providers() else [])
+    eps = [CPU] + ([OPENVINO] if ORT_NAMES[OPENVINO] in ort.get_available_providers() else [])
     print("| EP | float32 input (samples/s) | uint8 input (samples/s) | uint8 / float32 |")
     print("|---|---|---|---|")
     for ep in eps:

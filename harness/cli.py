@@ -86,10 +86,16 @@ SPEC_FLAGS = ("input_name", "output_name", "layout", "image_size", "resize_short
               "mean", "std", "scale_to_unit", "output_kind", "label_offset", "num_classes")
 
 
-def config_from_args(args: argparse.Namespace):
-    values = {k: v for k, v in vars(args).items() if k not in ("config", "command", "func") and k not in SPEC_FLAGS}
+def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
+    """The run options given on the command line, as load_config takes them."""
+    skipped = {"config", "command", "func", *skip, *SPEC_FLAGS}
+    values = {k: v for k, v in vars(args).items() if k not in skipped and v is not None}
     spec = {k: getattr(args, k) for k in SPEC_FLAGS if getattr(args, k) is not None}
-    return load_config(args.config, {**values, "model_spec": spec or None})
+    return {**values, "model_spec": spec} if spec else values
+
+
+def config_from_args(args: argparse.Namespace):
+    return load_config(args.config, overrides_from_args(args))
 
 
 def main_run(args: argparse.Namespace) -> int:

@@ -66,3 +66,17 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def new_dir(root: Path, base: str, what: str) -> Path:
+    """root/base, or root/base-N when that is taken: never a directory another run or sweep has,
+    even when two start in the same second (mkdir is the atomic test)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise HarnessError(f"cannot create a new {what} directory under {root}")

@@ -9,22 +9,13 @@ from harness.report_doc import Badge, Callout, Card, Cards, Document, Image, Par
 from harness.report_format import gib, interval, latency, milliseconds, rate
 from harness.report_runs import Planned, ReportInput, RunView
 from harness.runstats import AGREEMENT_MEANING, LATENCY_MEANING
+from harness.runview import LOADGEN_LABELS
+from harness.topology import format_cpulist
 
 # SingleStream latencies spanning more than this ratio get log axes (Offline completion
 # times are spread evenly over the run and read best on a linear axis).
 LOG_SPREAD = 20
 PERCENTILES_SHOWN = ("p50", "p90", "p95", "p99", "p99.9")
-LOADGEN_LABELS = {
-    "effective_test_mode": "test mode", "effective_samples_per_query": "samples per query",
-    "effective_target_qps": "target QPS", "effective_target_latency_ns": "target latency (ns)",
-    "effective_min_duration_ms": "min duration (ms)", "effective_max_duration_ms": "max duration (ms)",
-    "effective_min_query_count": "min query count",
-    "effective_performance_sample_count": "performance sample count",
-    "effective_max_async_queries": "max async queries", "effective_qsl_rng_seed": "QSL seed",
-    "effective_sample_index_rng_seed": "sample index seed", "effective_schedule_rng_seed": "schedule seed",
-    "result_min_duration_met": "min duration met", "result_min_queries_met": "min queries met",
-    "early_stopping_met": "early stopping met", "loadgen_version": "LoadGen version",
-}
 METHOD = (
     "Offline throughput is LoadGen's result: samples divided by the time from issuing the one query to "
     "its last sample's completion. The dot and whiskers are the harness's steady-state mean rate over "
@@ -355,18 +346,7 @@ def _model_hashes(runs: tuple[RunView, ...]) -> str:
 
 
 def _cpu_ranges(cpus: list[int]) -> str:
-    ranges, start = [], None
-    for i, cpu in enumerate(sorted(cpus)):
-        if start is None:
-            start = prev = cpu
-        elif cpu != prev + 1:
-            ranges.append(f"{start}-{prev}" if prev > start else str(start))
-            start = prev = cpu
-        else:
-            prev = cpu
-    if start is not None:
-        ranges.append(f"{start}-{prev}" if prev > start else str(start))
-    return ",".join(ranges) or "none"
+    return format_cpulist(cpus) or "none"
 
 
 def _runs_disclosure(scenario: str, runs: list[RunView]) -> Table:

@@ -29,7 +29,7 @@ from harness import __version__
 from harness.accuracy import top1
 from harness.config import RunConfig
 from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted, one_line
-from harness.files import atomic_write_json, atomic_write_text, sha256_file
+from harness.files import atomic_write_json, atomic_write_text, new_dir, sha256_file
 from harness.fidelity import fidelity
 from harness.inputs import preprocessed_samples, resolve_inputs
 from harness.lifetime import children_starting
@@ -120,18 +120,8 @@ def stall_timeout() -> float:
 
 def new_run_dir(cfg: RunConfig, model_name: str) -> Path:
     """runs/<timestamp>-<model>-<precision>-<scenario>-<mode>[-N]: never an existing one."""
-    root = Path(cfg.output_dir)
-    root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{model_name}-{cfg.precision}-{cfg.scenario}-{cfg.mode}"
-    for n in range(1, 10_000):
-        path = root / (base if n == 1 else f"{base}-{n}")
-        try:
-            path.mkdir()  # atomic: fails if another run took the name first
-            return path
-        except FileExistsError:
-            continue
-    raise HarnessError(f"cannot create a new run directory under {root}")
+    return new_dir(Path(cfg.output_dir), f"{stamp}-{model_name}-{cfg.precision}-{cfg.scenario}-{cfg.mode}", "run")
 
 
 def _plan(cfg: RunConfig) -> Plan:

@@ -27,7 +27,7 @@ import numpy as np
 from harness import stats
 from harness.errors import HarnessError
 from harness.files import atomic_write_json
-from harness.results import DETAIL, read_detail_log
+from harness.results import DETAIL, LoadGenLog, read_detail_log
 
 STATS = "stats.json"
 TIMELINE = "timeline.npy"
@@ -163,8 +163,7 @@ def steady_rates(series: stats.ThroughputSeries, steady: stats.SteadyState) -> n
 
 
 def _agreement(latency: stats.LatencyStats, early: stats.EarlyStoppingEstimate | None, overall_rate: float,
-               run_dir: Path) -> tuple[Agreement, ...]:
-    log = read_detail_log(run_dir)
+               log: LoadGenLog) -> tuple[Agreement, ...]:
     pairs = [(f"{e.name}_ns", e.value_ns, log.get(f"result_{e.percentile * 100:.2f}_percentile_latency_ns"))
              for e in latency.percentiles]
     pairs += [("min_ns", latency.min_ns, log.get("result_min_latency_ns")),
@@ -181,7 +180,8 @@ def compute_run_stats(run_dir: Path) -> RunStats:
     run_dir = Path(run_dir)
     if not (run_dir / DETAIL).is_file():
         raise RunDataError(f"{run_dir} has no {DETAIL}: not a run directory, or LoadGen never started")
-    scenario = read_detail_log(run_dir).get("effective_scenario")
+    log = read_detail_log(run_dir)
+    scenario = log.get("effective_scenario")
     if scenario not in LATENCY_MEANING:
         raise RunDataError(f"{run_dir / DETAIL}: scenario {scenario!r} is not one this harness analyses")
     timeline = read_timeline(run_dir)
@@ -201,7 +201,7 @@ def compute_run_stats(run_dir: Path) -> RunStats:
         steady = stats.steady_state(series)
     return RunStats(scenario=scenario, latency=latency, early_stopping=early, overall_rate=overall_rate,
                     throughput=series, steady=steady,
-                    agreement=_agreement(latency, early, overall_rate, run_dir), notes=tuple(notes))
+                    agreement=_agreement(latency, early, overall_rate, log), notes=tuple(notes))
 
 
 def write_run_stats(run_dir: Path) -> RunStats:

@@ -17,13 +17,19 @@ from harness.results import DETAIL, read_detail_log
 from harness.runstats import STATS, RunDataError, completions_of, compute_run_stats, read_timeline
 
 RUN = "run.json"
-# The LoadGen settings a reader needs to judge a run, as LoadGen itself logged them.
-LOADGEN_KEYS = ("effective_test_mode", "effective_samples_per_query", "effective_target_qps",
-                "effective_target_latency_ns", "effective_min_duration_ms", "effective_max_duration_ms",
-                "effective_min_query_count", "effective_performance_sample_count",
-                "effective_max_async_queries", "effective_qsl_rng_seed", "effective_sample_index_rng_seed",
-                "effective_schedule_rng_seed", "result_min_duration_met", "result_min_queries_met",
-                "early_stopping_met", "loadgen_version")
+# The LoadGen settings a reader needs to judge a run, as LoadGen itself logged them, and
+# what a report calls them.
+LOADGEN_LABELS = {
+    "effective_test_mode": "test mode", "effective_samples_per_query": "samples per query",
+    "effective_target_qps": "target QPS", "effective_target_latency_ns": "target latency (ns)",
+    "effective_min_duration_ms": "min duration (ms)", "effective_max_duration_ms": "max duration (ms)",
+    "effective_min_query_count": "min query count",
+    "effective_performance_sample_count": "performance sample count",
+    "effective_max_async_queries": "max async queries", "effective_qsl_rng_seed": "QSL seed",
+    "effective_sample_index_rng_seed": "sample index seed", "effective_schedule_rng_seed": "schedule seed",
+    "result_min_duration_met": "min duration met", "result_min_queries_met": "min queries met",
+    "early_stopping_met": "early stopping met", "loadgen_version": "LoadGen version",
+}
 
 
 def read_json(path: Path) -> dict:
@@ -48,11 +54,11 @@ class RunView:
 
     @cached_property
     def loadgen(self) -> dict:
-        """LOADGEN_KEYS that LoadGen logged."""
+        """The LOADGEN_LABELS keys that LoadGen logged."""
         if not (self.path / DETAIL).is_file():
             return {}
         log = read_detail_log(self.path)
-        return {k: log.get(k) for k in LOADGEN_KEYS if log.get(k) is not None}
+        return {k: log.get(k) for k in LOADGEN_LABELS if log.get(k) is not None}
 
     @property
     def latencies_ns(self) -> np.ndarray | None:

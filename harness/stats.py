@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from harness.report_format import latency
+
 # LoadGen's `latency_percentiles` (loadgen/results.h), in its order.
 LOADGEN_PERCENTILES = (0.50, 0.90, 0.95, 0.97, 0.99, 0.999)
 
@@ -445,7 +447,7 @@ def compare_latencies(a_ns: np.ndarray, b_ns: np.ndarray, alpha: float = 0.05, p
         (float(test.statistic), float(test.pvalue)),
         prob_b_better,
         lower_is_better=True,
-        show=_format_ns,
+        show=latency,
     )
 
 
@@ -684,10 +686,3 @@ def _check_confidence(confidence: float) -> None:
 def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-
-
-def _format_ns(ns: float) -> str:
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.3g} ns"

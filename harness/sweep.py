@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.cli import SPEC_FLAGS, add_run_arguments
+from harness.cli import add_run_arguments, overrides_from_args
 from harness.config import PRECISIONS, SCENARIOS, RunConfig, load_config
 from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted
-from harness.files import atomic_write_json
+from harness.files import atomic_write_json, new_dir
 from harness.summary import summary_lines
 
 HELP = "precisions × scenarios into one resumable sweep directory, then its report"
@@ -55,6 +55,8 @@ class Sweep:
     config_file: str | None
     overrides: dict
     entries: tuple[Entry, ...]
+    quick: bool  # the same for every run: neither depends on the scenario or precision
+    compliant_length: bool
 
     def run_config(self, entry: Entry) -> RunConfig:
         overrides = {**self.overrides, "scenario": entry.scenario, "precision": entry.precision,
@@ -66,10 +68,8 @@ class Sweep:
         return load_config(self.config_file, overrides)
 
     def to_json(self) -> dict:
-        first = self.run_config(self.entries[0]) if self.entries else None
         return {"schema": SCHEMA, "sweep_id": self.path.name, "created": self.created,
-                "quick": first.quick if first else None,
-                "compliant_length": first.compliant_length if first else None,
+                "quick": self.quick, "compliant_length": self.compliant_length,
                 "config_file": self.config_file, "overrides": self.overrides,
                 "runs": [asdict(e) for e in self.entries]}
 
@@ -97,28 +97,20 @@ def parse_choices(text: str, allowed: tuple[str, ...], flag: str) -> tuple[str, 
 
 
 def new_sweep_dir(root: Path, quick: bool) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-sweep{'-quick' if quick else ''}"
-    for n in range(1, 10_000):
-        path = root / (base if n == 1 else f"{base}-{n}")
-        try:
-            path.mkdir()  # atomic: never shares a directory with another sweep
-            return path
-        except FileExistsError:
-            continue
-    raise HarnessError(f"cannot create a new sweep directory under {root}")
+    return new_dir(root, f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-sweep{'-quick' if quick else ''}", "sweep")
 
 
 def plan_sweep(config_file: str | None, overrides: dict, precisions: tuple[str, ...],
                scenarios: tuple[str, ...]) -> Sweep:
     """Validate every run's config before creating anything, then the sweep directory."""
-    draft = Sweep(Path(), "", config_file, overrides, ())
+    base = load_config(config_file, overrides)
+    draft = Sweep(Path(), "", config_file, overrides, (), base.quick, base.compliant_length)
     entries = tuple(Entry(p, s, draft.run_config(Entry(p, s, 0)).effective_batch_size)
                     for p in precisions for s in scenarios)
-    base = load_config(config_file, overrides)
     path = new_sweep_dir(Path(base.output_dir), base.quick)
     sweep = Sweep(path, datetime.now(timezone.utc).isoformat(timespec="seconds"), config_file,
-                  {k: v for k, v in overrides.items() if k != "output_dir"}, entries)
+                  {k: v for k, v in overrides.items() if k != "output_dir"}, entries, base.quick,
+                  base.compliant_length)
     sweep.save()
     return sweep
 
@@ -127,7 +119,8 @@ def load_sweep(path: Path) -> Sweep:
     try:
         data = json.loads((path / SWEEP).read_text())
         entries = tuple(Entry(**e) for e in data["runs"])
-        return Sweep(path, data.get("created", ""), data["config_file"], data["overrides"], entries)
+        return Sweep(path, data.get("created", ""), data["config_file"], data["overrides"], entries,
+                     data["quick"], data["compliant_length"])
     except FileNotFoundError:
         raise HarnessError(f"{path} has no {SWEEP}: not a sweep directory") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -180,14 +173,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    """The run options given on the command line, as load_config takes them (cf. cli.config_from_args)."""
+    """The run options given on the command line, as load_config takes them."""
     for option in PER_RUN_OPTIONS:
         if getattr(args, option) is not None:
             raise ConfigError(f"harness sweep chooses --{option} per run; use --precisions and --scenarios")
-    skip = {"config", *SWEEP_OPTIONS, *SPEC_FLAGS}
-    values = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
-    spec = {k: getattr(args, k) for k in SPEC_FLAGS if getattr(args, k) is not None}
-    return {**values, "model_spec": spec} if spec else values
+    return overrides_from_args(args, skip=tuple(SWEEP_OPTIONS))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -209,9 +199,8 @@ def main(args: argparse.Namespace) -> int:
         scenarios = parse_choices(args.scenarios, SCENARIOS, "--scenarios")
         config_file = str(Path(args.config).resolve()) if args.config else None  # resumable from anywhere
         sweep = plan_sweep(config_file, _overrides(args), precisions, scenarios)
-    quick = sweep.entries and not sweep.run_config(sweep.entries[0]).compliant_length
     print(f"sweep {sweep.path}: {len(sweep.entries)} runs"
-          + (" (NOT compliant length: a smoke test)" if quick else ""))
+          + ("" if sweep.compliant_length else " (NOT compliant length: a smoke test)"))
     sweep = run_sweep(sweep, run_benchmark)
     for entry in sweep.entries:
         print(f"  {entry.name}: {entry.status}")
