@@ -16,30 +16,18 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.files import atomic_write_json
+from harness.runview import RunView
 
 from audit.errors import AuditError
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    path: Path
-    record: dict  # run.json
-
-    @property
-    def run_id(self) -> str:
-        return self.record["run_id"]
+class RunInfo(RunView):
+    """A run as an audit sees it: harness's view of a run directory, and what audits add."""
 
     @property
     def config(self) -> dict:
         return self.record["config"]
-
-    @property
-    def scenario(self) -> str:
-        return self.config["scenario"]
-
-    @property
-    def mode(self) -> str:
-        return self.config["mode"]
 
     @property
     def test(self) -> str | None:
@@ -47,21 +35,8 @@ class RunInfo:
         return (self.record.get("audit") or {}).get("test")
 
     @property
-    def kind(self) -> str:
-        """performance, accuracy, or the compliance test's name."""
-        return self.test or self.mode
-
-    @property
     def audited_run(self) -> str | None:
         return (self.record.get("audit") or {}).get("audited_run")
-
-    @property
-    def compliant_length(self) -> bool:
-        return bool(self.record.get("compliant_length"))
-
-    @property
-    def synthetic_weights(self) -> bool:
-        return bool(self.record["model"].get("synthetic_weights"))
 
     def labels(self) -> np.ndarray:
         """The dataset's ground truth, index i for qsl_idx i."""

@@ -292,7 +292,7 @@ def verify_performance(test: str, audited: RunInfo, run: RunInfo) -> Verdict:
     if run.test != test:
         raise AuditError(f"{run.path} is not a {test} run (run.json audit.test = {run.test!r})")
     reference, measured = read_detail_log(audited.path), read_detail_log(run.path)
-    quick = not audited.compliant_length
+    quick = not audited.compliant
     lines, reason = compare_scores(test, audited.scenario, reference, measured, quick)
     validity, reasons = _validity(test, reference, measured, quick)
     provenance, problem = _provenance(test, audited, run, measured)

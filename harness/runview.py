@@ -43,7 +43,12 @@ def read_json(path: Path) -> dict:
 class RunView:
     path: Path
     record: dict  # run.json
-    timeline: np.ndarray | None  # rows of (issue_ns, complete_ns, samples); None for a run that did not complete
+
+    @cached_property
+    def timeline(self) -> np.ndarray | None:
+        """Rows of (issue_ns, complete_ns, samples), read when first asked for; None for a run
+        that did not complete."""
+        return read_timeline(self.path) if self.completed else None
 
     @cached_property
     def stats(self) -> dict | None:
@@ -131,5 +136,4 @@ def read_run(path: Path) -> RunView:
     path = Path(path)
     if not (path / RUN).is_file():
         raise RunDataError(f"{path} has no {RUN}: not a run directory")
-    record = read_json(path / RUN)
-    return RunView(path, record, read_timeline(path) if record.get("status") == "completed" else None)
+    return RunView(path, read_json(path / RUN))
