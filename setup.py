@@ -38,7 +38,7 @@ setup(
         "onnxruntime-openvino>=1.22,<1.26; platform_machine == 'x86_64' and sys_platform == 'linux'",
         "onnxruntime>=1.20,<1.26; platform_machine != 'x86_64' or sys_platform != 'linux'",
         # The OpenVINO release onnxruntime-openvino 1.24 bundles; its Python API reads back
-        # the precision the compiled model executes in (harness.ovprobe).
+        # the precision the compiled model executes in (harness.engine.ovprobe).
         "openvino>=2025.4,<2025.5; platform_machine == 'x86_64' and sys_platform == 'linux'",
         "onnx>=1.16,<1.25",
         "numpy>=1.26,<3",
@@ -50,5 +50,9 @@ setup(
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "opencv-python-headless>=4.8"],
     },
-    entry_points={"console_scripts": ["harness=harness.cli:main"]},
+    entry_points={
+        "console_scripts": ["harness=harness.cli.main:main"],
+        # audit adds `harness formal` (harness never imports audit).
+        "harness.commands": ["formal=audit.formal"],
+    },
 )

@@ -23,16 +23,21 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.results import ACCURACY_LOG, DETAIL, SUMMARY, LoadGenLog, read_detail_log
-
 from audit.configs import TESTS
 from audit.errors import AuditError
 from audit.package import DIVISIONS
-from audit.rules import (ACCURACY_TARGET, BENCHMARK, DATASET_SIZE, MAX_ACCURACY_LOG_BYTES, MIN_DURATION_MS,
-                         OFFLINE_MIN_SAMPLES_PER_QUERY, PERFORMANCE_SAMPLE_COUNT, SCENARIOS, Finding,
-                         performance_findings)
+from audit.rules import MAX_ACCURACY_LOG_BYTES, MIN_DURATION_MS, Finding, performance_findings
 from audit.sysdesc import AVAILABILITIES, MEASUREMENT_FIELDS, SYSTEM_FIELDS, SYSTEM_TYPES, TO_FILL
 from audit.verify import QUICK_FACTOR, compare_scores
+from harness.results.logs import ACCURACY_LOG, DETAIL, SUMMARY, LoadGenLog, read_detail_log
+from harness.terms import (
+    ACCURACY_TARGET,
+    DATASET_SIZE,
+    MODEL_KEY,
+    OFFLINE_MIN_SAMPLES_PER_QUERY,
+    PERFORMANCE_SAMPLE_COUNT,
+    RUNNABLE_SCENARIOS,
+)
 
 ACCURACY_LINE = re.compile(r"^accuracy=([\d.]+)%")
 HASH_LINE = re.compile(r"^hash=([0-9a-fA-F]{64})$")
@@ -71,8 +76,8 @@ class _Scenario:
 
     def __init__(self, tree: Path, division: str, submitter: Path, system: str, scenario: str):
         self.tree, self.division, self.scenario = tree, division, scenario
-        self.results = submitter / "results" / system / BENCHMARK / scenario
-        self.measurements = submitter / "measurements" / system / BENCHMARK / scenario
+        self.results = submitter / "results" / system / MODEL_KEY / scenario
+        self.measurements = submitter / "measurements" / system / MODEL_KEY / scenario
         self.system = system
         self.findings: list[Finding] = []
 
@@ -246,19 +251,19 @@ def check_tree(tree: Path, quick: bool = False) -> CheckReport:
                 findings += _system_findings(tree, submitter / "systems" / f"{system.name}.json",
                                              division.name, submitter.name)
                 for benchmark in _dirs(system):
-                    if benchmark.name != BENCHMARK:
+                    if benchmark.name != MODEL_KEY:
                         findings.append(Finding(str(benchmark.relative_to(tree)), "not checked",
-                                                f"this checker knows {BENCHMARK} only"))
+                                                f"this checker knows {MODEL_KEY} only"))
                         continue
                     for scenario in _dirs(benchmark):
-                        if scenario.name not in SCENARIOS:
+                        if scenario.name not in RUNNABLE_SCENARIOS:
                             findings.append(Finding(str(scenario.relative_to(tree)), "not checked",
-                                                    f"this checker knows {', '.join(SCENARIOS)} only"))
+                                                    f"this checker knows {', '.join(RUNNABLE_SCENARIOS)} only"))
                             continue
                         findings += _Scenario(tree, division.name, submitter, system.name, scenario.name).run(quick)
                         checked.append(str(scenario.relative_to(tree)))
     if not checked:
-        findings.append(Finding(str(tree), f"no results/<system>/{BENCHMARK}/<Scenario> directory", REBUILD))
+        findings.append(Finding(str(tree), f"no results/<system>/{MODEL_KEY}/<Scenario> directory", REBUILD))
     waived = tuple(f for f in findings if quick and f.quick_waives)
     failures = tuple(f for f in findings if not (quick and f.quick_waives))
     return CheckReport(tree, quick, tuple(checked), failures, waived)

@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import Parser, run_command
-
 from audit import formal
 from audit.configs import TESTS
+from harness.cli.args import Parser, run_command
 
 RUN_KINDS = ("accuracy", *TESTS)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.files import atomic_write_text
-
 from audit.errors import AuditError
+from harness.files import atomic_write_text
 
 
 @dataclass(frozen=True)

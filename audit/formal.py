@@ -23,7 +23,17 @@ from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from audit.check import check_tree
 from audit.errors import AuditError
+from audit.package import package
+from audit.runner import run_accuracy, run_compliance
+from audit.runs import config_from_json, read_run
+from audit.verify import verify
+from harness.cli.args import SPEC_FLAGS, add_run_arguments, config_from_args
+from harness.cli.summary import summary_lines
+from harness.config.runconfig import RunConfig
+from harness.files import atomic_write_json, atomic_write_text
+from harness.loadgen.benchmark import run_benchmark
 
 HELP = "formal run of a scenario: performance, accuracy, TEST01, TEST04, package, check (resumable)"
 STATE = "formal.json"
@@ -33,8 +43,6 @@ FORMAL_FLAGS = ("resume", "formal_dir", "submitter", "system", "division")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from harness.cli import add_run_arguments
-
     add_run_arguments(p)
     f = p.add_argument_group("formal run")
     f.add_argument("--resume", metavar="DIR", help="continue the formal run in DIR, skipping finished steps")
@@ -78,8 +86,6 @@ class FormalRun:
             raise AuditError(f"{path} is not valid JSON ({exc.msg}); it was edited by hand, restore it") from None
 
     def save(self) -> None:
-        from harness.files import atomic_write_json
-
         atomic_write_json(self.dir / STATE, self.state)
 
     def finished(self, step: str) -> dict | None:
@@ -92,16 +98,11 @@ class FormalRun:
 
 def _run_config(args: argparse.Namespace):
     """The RunConfig of the run flags alone."""
-    from harness.cli import config_from_args
-
     return config_from_args(argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in FORMAL_FLAGS}))
 
 
 def _given(args: argparse.Namespace) -> dict:
     """The run settings this command sets explicitly, as RunConfig values."""
-    from harness.cli import SPEC_FLAGS
-    from harness.config import RunConfig
-
     names = {f.name for f in fields(RunConfig)} - UNCOMPARED
     explicit = {k for k, v in vars(args).items() if v is not None and k in names}
     if any(getattr(args, k) is not None for k in SPEC_FLAGS):
@@ -138,12 +139,6 @@ def _open(args: argparse.Namespace) -> FormalRun:
 
 
 def _run_step(run: FormalRun, step: str, echo) -> None:
-    from harness.runner import run_benchmark
-
-    from audit.runner import run_accuracy, run_compliance
-    from audit.runs import config_from_json, read_run
-    from audit.verify import verify
-
     runs_dir = run.dir / "runs"
     if step == "performance":
         cfg = config_from_json(run.state["config"], mode="performance", output_dir=str(runs_dir))
@@ -167,15 +162,11 @@ def _run_step(run: FormalRun, step: str, echo) -> None:
 
 def _echo_result(record: dict, echo) -> None:
     """What the step measured, as `harness run` ends: a formal run lasts long enough to want it."""
-    from harness.summary import summary_lines
-
     for line in summary_lines(record)[:2]:  # the metric, then LoadGen's verdict
         echo("  " + line.lstrip())
 
 
 def _package(run: FormalRun, echo) -> Path:
-    from audit.package import package
-
     tree = run.dir / "submission"
     if not run.finished("package"):
         staging = run.dir / ".submission-partial"
@@ -189,11 +180,6 @@ def _package(run: FormalRun, echo) -> Path:
 
 
 def formal_run(args: argparse.Namespace, echo=print) -> int:
-    from harness.files import atomic_write_text
-
-    from audit.check import check_tree
-    from audit.runs import read_run
-
     run = _open(args)
     scenario = run.state["config"]["scenario"]
     echo(f"formal {scenario} run in {run.dir}")

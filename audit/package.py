@@ -22,16 +22,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.files import atomic_write_bytes, atomic_write_json, atomic_write_text
-from harness.results import ACCURACY_LOG, DETAIL, SUMMARY
-
 from audit.configs import TESTS
 from audit.errors import AuditError
-from audit.rules import BENCHMARK, SCENARIOS
 from audit.runs import RunInfo, read_run
 from audit.sysdesc import measurements, readme, system_description
 from audit.truncate import hash_line, truncate_accuracy_log
 from audit.verify import Verdict, setting_differences, verify
+from harness.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from harness.results.logs import ACCURACY_LOG, DETAIL, SUMMARY
+from harness.terms import MODEL_KEY, RUNNABLE_SCENARIOS
 
 DIVISIONS = ("closed", "open")
 REFERENCE_MODEL = "resnet50_v1"  # MLCommons' resnet50_v1.onnx: the closed division's model
@@ -64,8 +63,8 @@ def group_runs(paths: list[Path]) -> list[ScenarioRuns]:
     runs = [read_run(p) for p in paths]
     groups = []
     for scenario in sorted({r.scenario for r in runs}):
-        if scenario not in SCENARIOS:
-            raise AuditError(f"scenario {scenario} is not packaged; resnet50 trees hold {', '.join(SCENARIOS)}")
+        if scenario not in RUNNABLE_SCENARIOS:
+            raise AuditError(f"scenario {scenario} is not packaged; resnet50 trees hold {', '.join(RUNNABLE_SCENARIOS)}")
         mine = [r for r in runs if r.scenario == scenario]
         perf = _one(mine, "performance", scenario, "pass the performance run being submitted")
         acc = _one(mine, "accuracy", scenario, f"run `python -m audit run accuracy {perf.path}`")
@@ -101,7 +100,7 @@ def _logs(run: RunInfo, dst: Path) -> None:
 
 
 def _scenario(root: Path, system: str, g: ScenarioRuns) -> list[Verdict]:
-    results = root / "results" / system / BENCHMARK / g.scenario
+    results = root / "results" / system / MODEL_KEY / g.scenario
     if results.exists():
         raise AuditError(f"{results} already exists; package into a new --out (trees are never overwritten)")
     _logs(g.performance, results / "performance" / "run_1")
@@ -120,7 +119,7 @@ def _scenario(root: Path, system: str, g: ScenarioRuns) -> list[Verdict]:
         for verdict in verify(run.test, g.performance, run, g.accuracy):
             verdict.write(test_dir)
             verdicts.append(verdict)
-    meas = root / "measurements" / system / BENCHMARK / g.scenario
+    meas = root / "measurements" / system / MODEL_KEY / g.scenario
     _copy(g.performance.path / "user.conf", meas / "user.conf")
     atomic_write_text(meas / "README.md", readme(g.performance, system))
     atomic_write_json(meas / f"{system}_harness_{g.scenario}.json", measurements(g.performance))

@@ -17,17 +17,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from harness.results import SEED_KEYS, LoadGenLog
-
 from audit.errors import AuditError
+from harness.results.logs import SEED_KEYS, LoadGenLog
+from harness.terms import MIN_DURATION_S, MODEL_KEY, OFFLINE_MIN_SAMPLES_PER_QUERY, PERFORMANCE_SAMPLE_COUNT, Scenario
 
-SCENARIOS = ("Offline", "SingleStream")
-BENCHMARK = "resnet50"  # the model key mlperf.conf uses and the tree's benchmark directory
-ACCURACY_TARGET = 76.46 * 0.99  # 99 % of FP32 top-1: 75.6954 %
-DATASET_SIZE = 50_000  # ImageNet 2012 validation
-PERFORMANCE_SAMPLE_COUNT = 1024
-MIN_DURATION_MS = 600_000
-OFFLINE_MIN_SAMPLES_PER_QUERY = 24_576
+MIN_DURATION_MS = int(MIN_DURATION_S * 1000)
 MAX_ACCURACY_LOG_BYTES = 10 * 1024  # a truncated mlperf_log_accuracy.json is below this
 
 
@@ -57,7 +51,7 @@ print(json.dumps({"rc": rc, "loadgen": metadata.version("mlcommons-loadgen"),
 @functools.cache
 def mlperf_conf_seeds() -> dict:
     """The seeds (and LoadGen version) of the installed LoadGen's mlperf.conf."""
-    done = subprocess.run([sys.executable, "-c", _PROBE, BENCHMARK, "Offline", *SEED_KEYS],
+    done = subprocess.run([sys.executable, "-c", _PROBE, MODEL_KEY, Scenario.OFFLINE, *SEED_KEYS],
                           capture_output=True, text=True)
     try:
         values = json.loads(done.stdout)
@@ -112,7 +106,7 @@ def performance_findings(log: LoadGenLog, scenario: str, where: str) -> list[Fin
     if duration < MIN_DURATION_MS:
         findings.append(Finding(where, f"min_duration {duration} ms < {MIN_DURATION_MS} ms",
                                 "run without --quick and without a --duration below 600", quick_waives=True))
-    if scenario == "Offline":
+    if scenario == Scenario.OFFLINE:
         per_query = log.get("effective_samples_per_query") or 0
         if per_query < OFFLINE_MIN_SAMPLES_PER_QUERY:
             findings.append(Finding(where, f"samples per query {per_query} < {OFFLINE_MIN_SAMPLES_PER_QUERY}",

@@ -10,17 +10,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harness.runner import run_benchmark
-
 from audit.configs import compliance_test, write_audit_config
 from audit.runs import RunInfo, read_run, repeat_config, require_performance_run
-
-DEFAULT_SUT = "harness.sut:SUT"
+from harness.loadgen.benchmark import run_benchmark
+from harness.results.runjson import HARNESS_SUT
 
 
 def _repeat(audited: RunInfo, mode: str, output_dir: Path, test: str | None, echo) -> RunInfo:
     cfg = repeat_config(require_performance_run(audited), mode, output_dir)
-    sut_class = audited.record.get("sut_class", DEFAULT_SUT)
+    sut_class = audited.record.get("sut_class")  # the audit repeats an injected SUT too
+    if sut_class == HARNESS_SUT:
+        sut_class = None
     with tempfile.TemporaryDirectory(prefix="harness-audit-") as tmp:
         audit_config = write_audit_config(compliance_test(test), Path(tmp) / "audit.config") if test else None
         record = run_benchmark(cfg, audit_config=audit_config, sut_class=sut_class, echo=echo)

@@ -8,17 +8,15 @@ query size as the run they audit.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from harness.config import RunConfig
-from harness.files import atomic_write_json
-from harness.runview import RunView
-
 from audit.errors import AuditError
+from harness.config.runconfig import RunConfig
+from harness.results.runjson import RunRecord, read_run_json
+from harness.results.runview import RunView
 
 
 @dataclass(frozen=True)
@@ -48,21 +46,15 @@ class RunInfo(RunView):
 
     def annotate(self, **values) -> RunInfo:
         """Add keys to run.json (atomically) and return the updated view."""
-        record = {**self.record, **values}
-        atomic_write_json(self.path / "run.json", record)
-        return RunInfo(self.path, record)
+        record = RunRecord(self.path, dict(self.record))
+        record.update(**values)
+        return RunInfo(self.path, record.data)
 
 
 def read_run(path: Path) -> RunInfo:
     """A completed run, or one line saying why it cannot be audited."""
     path = Path(path)
-    run_json = path / "run.json"
-    try:
-        record = json.loads(run_json.read_text())
-    except FileNotFoundError:
-        raise AuditError(f"{run_json} does not exist; pass a run directory written by harness") from None
-    except json.JSONDecodeError as exc:
-        raise AuditError(f"{run_json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    record = read_run_json(path)
     if record.get("status") != "completed":
         raise AuditError(f"{path} has status {record.get('status')!r}, not 'completed'; "
                          "audit a run that finished (rerun it)")
@@ -88,7 +80,7 @@ def repeat_config(run: RunInfo, mode: str, output_dir: Path) -> RunConfig:
     target = run.record.get("calibrated_target")
     if target is None:
         raise AuditError(f"{run.path / 'run.json'} has no calibrated_target; rerun the performance run")
-    key = "target_qps" if run.scenario == "Offline" else "target_latency_ms"
+    key = run.scenario.target_key
     return config_from_json(run.config, **{key: float(target)}, mode=mode, output_dir=str(output_dir))
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.files import atomic_write_bytes, sha256_file
-
 from audit.rules import MAX_ACCURACY_LOG_BYTES
+from harness.files import atomic_write_bytes, sha256_file
 
 VIEWABLE_BYTES = 4096
 ELISION = b"\n\n...\n\n"

@@ -24,19 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.files import atomic_write_text
-from harness.results import ACCURACY_LOG, LoadGenLog, read_detail_log
-
 from audit.configs import TESTS
 from audit.errors import AuditError
 from audit.rules import validity_findings
 from audit.runs import RunInfo, require_performance_run, same_placement
+from harness.files import atomic_write_text
+from harness.results.logs import ACCURACY_LOG, LoadGenLog, read_detail_log
+from harness.terms import Scenario
 
 ACCURACY_DELTA_PERCENT = 1.0  # TEST01 fallback: accuracy on the logged samples within 1 % (relative)
 TEST01_TOLERANCE = 0.10  # performance with accuracy logging within ±10 %
 SHORT_LATENCY_NS = 200_000  # SingleStream below 200 µs is dominated by OS noise: the official scripts allow 20 %
 SHORT_LATENCY_TOLERANCE = 0.20
-TEST04_MAX_SPEEDUP = {"Offline": 0.10, "SingleStream": 0.20}
+TEST04_MAX_SPEEDUP = {Scenario.OFFLINE: 0.10, Scenario.SINGLE_STREAM: 0.20}
 # Quick runs last seconds, on machines shared with other work: measured here, a
 # tiny-model run and the same run repeated seconds later differed by up to 3.7x.
 # Quick comparisons therefore allow a factor of 4, which still catches gross faults
@@ -235,16 +235,16 @@ class Score:
     speed: float | None  # higher is faster
 
 
-def score(log: LoadGenLog, scenario: str) -> Score:
+def score(log: LoadGenLog, scenario: Scenario) -> Score:
     """The number the official verifiers compare: samples/s, or the early-stopping p90 latency."""
-    if scenario == "Offline":
+    if scenario == Scenario.OFFLINE:
         value = log.get("result_samples_per_second")
         return Score(value, "samples per second", value)
     value = log.get("early_stopping_latency_ss")
     return Score(value, "early-stopping 90th percentile latency (ns)", 1e9 / value if value else None)
 
 
-def compare_scores(test: str, scenario: str, reference: LoadGenLog, measured: LoadGenLog,
+def compare_scores(test: str, scenario: Scenario, reference: LoadGenLog, measured: LoadGenLog,
                    quick: bool) -> tuple[list[str], str]:
     """(lines, reason to fail or "") for a compliance run's score against the audited run's."""
     ref, got = score(reference, scenario), score(measured, scenario)
@@ -262,7 +262,7 @@ def compare_scores(test: str, scenario: str, reference: LoadGenLog, measured: Lo
                       "caches results")
     else:
         tolerance = TEST01_TOLERANCE
-        if scenario == "SingleStream" and ref.value <= SHORT_LATENCY_NS:
+        if scenario == Scenario.SINGLE_STREAM and ref.value <= SHORT_LATENCY_NS:
             tolerance = max(tolerance, SHORT_LATENCY_TOLERANCE)
         ratio = got.value / ref.value
         low, high = (1 / QUICK_FACTOR, QUICK_FACTOR) if quick else (1 - tolerance, 1 + tolerance)

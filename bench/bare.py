@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.config import RunConfig
-from harness.engine import build_engines
-from harness.inputs import preprocessed_samples, resolve_inputs
-from harness.precision import choose_ep
-from harness.runner import _model_for_precision, _plan
-from harness.sysinfo import cpu_info
+from harness.config.runconfig import RunConfig
+from harness.cpu.sysinfo import cpu_info
+from harness.engine.choice import choose_ep
+from harness.engine.session import build_engines
+from harness.loadgen.benchmark import _model_for_precision, _plan
+from harness.loadgen.inputs import preprocessed_samples, resolve_inputs
 
 
 @dataclass

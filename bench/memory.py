@@ -5,7 +5,7 @@
 Writes a synthetic cache of ENTRIES float32 3xSIZExSIZE rows directly as a .npy file
 (10,000 x 224 x 224 is 6.0 GB; the full ImageNet validation set would be 50,000, 30 GB),
 then, in a fresh process, memory-maps it as a run's LoadGen process does (np.load with
-mmap_mode="r") and loads LOAD random samples through harness.qsl.SampleStore, as LoadGen
+mmap_mode="r") and loads LOAD random samples through harness.loadgen.qsl.SampleStore, as LoadGen
 asks for the performance set. It reports that process's peak RSS (VmHWM) over its RSS
 before opening the cache, next to the sizes of the cache and of the loaded set: what a
 run costs in memory should follow the set, whatever the size of the cache.
@@ -65,8 +65,8 @@ def _status() -> dict[str, int]:
 def measure(path: Path, load: int, seed: int = 0) -> dict:
     """In this process: open the cache, load `load` random samples into one copy per NUMA
     node with usable CPUs, as a run on all of them does; RSS figures in bytes."""
-    from harness.qsl import SampleStore
-    from harness.topology import read_topology
+    from harness.cpu.topology import read_topology
+    from harness.loadgen.qsl import SampleStore
 
     topology = read_topology()
     nodes = {n.id: tuple(sorted(n.cpus & topology.usable_cpus)) for n in topology.nodes

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bare import bare_offline, bare_setup, bare_single_stream  # noqa: E402
 
 from harness._native.dispatch import argmax_labels, gather  # noqa: E402
-from harness.config import load_config  # noqa: E402
-from harness.runner import run_benchmark  # noqa: E402
+from harness.config.runconfig import load_config  # noqa: E402
+from harness.loadgen.benchmark import run_benchmark  # noqa: E402
 
 
 def _cfg(args, out: Path, **values):

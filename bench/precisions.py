@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bare import bare_offline, bare_setup  # noqa: E402
 
-from harness.config import load_config  # noqa: E402
+from harness.config.runconfig import load_config  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.runner import run_benchmark  # noqa: E402
+from harness.loadgen.benchmark import run_benchmark  # noqa: E402
 
 
 def measure(precision: str, ep: str, seconds: float, out: Path) -> tuple[float, float, float]:

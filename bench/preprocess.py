@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from harness.preprocess import (PreprocessParams, crop_origin, preprocess_image,  # noqa: E402
-                                reference_preprocess_image, resized_shape)
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the numpy twin lives in tests/
+from harness.data.preprocess import PreprocessParams, crop_origin, preprocess_image, resized_shape  # noqa: E402
+
+from reference_preprocess import reference_preprocess_image  # noqa: E402
 
 # (width, height, weight): the common ImageNet validation shapes and a tail of larger photos.
 SIZES = [(500, 375, 40), (375, 500, 15), (500, 333, 15), (333, 500, 5), (500, 500, 8),

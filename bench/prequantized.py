@@ -20,9 +20,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from harness.engine.choice import CPU, OPENVINO, ORT_NAMES, EngineChoice
+from harness.engine.session import create_session
 from harness.files import cache_root
-from harness.precision import CPU, OPENVINO, ORT_NAMES, EngineChoice
-from harness.engine import create_session
 
 
 def uint8_input_variant(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float, int]:

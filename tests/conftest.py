@@ -36,7 +36,7 @@ def colour_data(tmp_path_factory) -> Path:
 def quick_sweep(colour_model, colour_data, tmp_path_factory) -> Path:
     """`harness sweep` of FP32 and BF16 on the CPU EP, once for the sweep and report tests.
     The CPU EP runs FP32 but not BF16: one precision runs, one is skipped with its reason."""
-    from harness.cli import main
+    from harness.cli.main import main
 
     out = tmp_path_factory.mktemp("sweeps")
     args = colour_args(colour_model, colour_data, out, "--target-qps", "1e6", "--ep", "cpu")

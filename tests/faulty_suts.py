@@ -11,7 +11,7 @@ import signal
 import time
 from collections import OrderedDict
 
-from harness.sut import SUT, Worker
+from harness.loadgen.sut import SUT, Worker
 
 # The tiny test model infers a batch in microseconds, so a cache would save almost
 # nothing measurable. This stands in for a model whose inference costs real time; it

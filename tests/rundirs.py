@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.stats import LOADGEN_PERCENTILES, loadgen_percentile
+from harness.results.stats import LOADGEN_PERCENTILES, loadgen_percentile
 
 SYSTEM = {"cpu_model": "Test CPU 9000", "isa": ["avx2", "avx512f"], "sockets": 1, "cores": 2, "threads": 2,
           "numa_nodes": [{"id": 0, "cpus": [0, 1]}], "allowed_cpus": [0, 1],

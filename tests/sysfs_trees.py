@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from harness.topology import format_cpulist
+from harness.cpu.topology import format_cpulist
 
 
 def make_tree(

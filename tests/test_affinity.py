@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.affinity import ThreadObservation, check_placement, observe_threads, pin_current_thread
+from harness.cpu.affinity import ThreadObservation, check_placement, observe_threads, pin_current_thread
+from harness.cpu.topology import parse_cpulist
 from harness.errors import PlacementError
-from harness.topology import parse_cpulist
-
 
 TCK = os.sysconf("SC_CLK_TCK")
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_run import MLPERF_CONF_SEEDS
 
 from audit.check import QUICK_NOTE, check_tree
 from audit.cli import main as audit_main
@@ -20,12 +21,13 @@ from audit.runner import run_accuracy, run_compliance
 from audit.runs import read_run
 from audit.truncate import truncate_accuracy_log
 from audit.verify import verify
+from harness.cli.args import config_from_args
+from harness.cli.main import build_parser
+from harness.cli.main import main as harness_main
+from harness.loadgen.benchmark import run_benchmark
+from harness.results.logs import read_detail_log
+
 from conftest import colour_args
-from harness.cli import build_parser, config_from_args
-from harness.cli import main as harness_main
-from harness.results import read_detail_log
-from harness.runner import run_benchmark
-from test_run import MLPERF_CONF_SEEDS
 
 
 def quiet(*_):

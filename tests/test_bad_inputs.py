@@ -18,18 +18,20 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 import harness.data.cache as cache_module
-import harness.runner
-from conftest import colour_args
-from harness.cli import main
-from harness.config import load_config
+import harness.loadgen.benchmark
+from harness.cli.main import main
+from harness.config.modelspec import spec_from
+from harness.config.runconfig import load_config
+from harness.cpu.sysinfo import this_machine
 from harness.data.cache import open_cache
 from harness.data.imagenet import read_dataset
-from harness.models.spec import spec_from
-from harness.preprocess import preprocess_image
+from harness.data.preprocess import params_for, preprocess_image
+
+from conftest import colour_args
 from tinymodels import COLOUR_SPEC, colour_dataset
 
 SPEC = spec_from("embedded", COLOUR_SPEC)
-PARAMS = SPEC.preprocess_params()
+PARAMS = params_for(SPEC)
 
 
 def error_line(capsys, code: int, expected: int = 2) -> str:
@@ -364,14 +366,14 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, mon
         def now(cls, tz=None):
             return datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
 
-    monkeypatch.setattr(harness.runner, "datetime", OneSecond)
-    cfg = load_config(None, {"output_dir": str(tmp_path)}, systems=tmp_path)
+    monkeypatch.setattr(harness.loadgen.benchmark, "datetime", OneSecond)
+    cfg = load_config(None, {"output_dir": str(tmp_path)}, systems=tmp_path, machine=this_machine())
     start = threading.Barrier(8)
     made: list[Path] = []
 
     def one_run() -> None:
         start.wait()
-        made.append(harness.runner.new_run_dir(cfg, "m"))
+        made.append(harness.loadgen.benchmark.new_run_dir(cfg, "m"))
 
     threads = [threading.Thread(target=one_run) for _ in range(8)]
     for t in threads:

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.cli.main import main
+
 from conftest import colour_args
-from harness.cli import main
 from rundirs import offline_timeline, single_stream_timeline, write_run
 
 

@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import colour_args
 from harness._native.dispatch import argmax_labels, gather
-from harness.accuracy import read_responses
-from harness.cli import main
+from harness.cli.main import main
+from harness.results.accuracy import read_responses
+
+from conftest import colour_args
 from tinymodels import colour_dataset
 
 

@@ -17,13 +17,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import harness.runner
-from conftest import colour_args
-from harness.cli import main
+import harness.loadgen.benchmark
+import harness.results.runjson
+from harness.cli.main import main
+from harness.config.modelspec import spec_from
 from harness.data.cache import open_cache
 from harness.data.imagenet import read_dataset
+from harness.data.preprocess import params_for
 from harness.errors import RunFailed
-from harness.models.spec import spec_from
+
+from conftest import colour_args
 from tinymodels import COLOUR_SPEC
 
 # A run that is not stopped lasts ten minutes: any of these bounds failing means it was not.
@@ -46,8 +49,8 @@ def run_json(run: Path) -> dict:
 
 def cli_with_sut(monkeypatch, capsys, sut_class: str, args: list[str]) -> tuple[int, str, float]:
     """`harness run ...` in this process with the SUT replaced: (exit code, stderr, seconds)."""
-    monkeypatch.setattr(harness.runner, "run_benchmark",
-                        functools.partial(harness.runner.run_benchmark, sut_class=sut_class))
+    monkeypatch.setattr(harness.loadgen.benchmark, "run_benchmark",
+                        functools.partial(harness.loadgen.benchmark.run_benchmark, sut_class=sut_class))
     start = time.monotonic()
     code = main(args)
     return code, capsys.readouterr().err, time.monotonic() - start
@@ -73,14 +76,14 @@ def test_worker_exception_ends_the_run_and_keeps_the_logs(colour_model, colour_d
 
 def test_run_json_that_cannot_be_written_does_not_hide_the_cause(colour_model, colour_data, tmp_path,
                                                                  monkeypatch, capsys):
-    write = harness.runner.atomic_write_json
+    write = harness.results.runjson.atomic_write_json
 
     def full_disk_when_failing(path, data):
         if data.get("status") == "FAILED":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         write(path, data)
 
-    monkeypatch.setattr(harness.runner, "atomic_write_json", full_disk_when_failing)
+    monkeypatch.setattr(harness.results.runjson, "atomic_write_json", full_disk_when_failing)
     code, err, _ = cli_with_sut(monkeypatch, capsys, "faulty_suts:FailingSUT",
                                 colour_args(colour_model, colour_data, tmp_path, *LONG))
     assert code == 3 and err.count("\n") == 1 and "injected session failure on batch 3" in err
@@ -115,9 +118,9 @@ def test_stall_timeout_must_be_a_positive_number(colour_model, colour_data, tmp_
 
 # `python -m harness` with the SUT replaced: the tiny model answers a query in microseconds,
 # SlowSUT in INFERENCE_COST_S, so that a run lasts as long as its --duration says.
-WITH_SUT = ("import functools, sys; import harness.runner as r; "
+WITH_SUT = ("import functools, sys; import harness.loadgen.benchmark as r; "
             "r.run_benchmark = functools.partial(r.run_benchmark, sut_class=sys.argv.pop(1)); "
-            "from harness.cli import main; sys.exit(main())")
+            "from harness.cli.main import main; sys.exit(main())")
 
 
 def start_harness(args: list[str], marker: str, sut_class: str | None = None, **env: str) -> subprocess.Popen:
@@ -175,9 +178,9 @@ def test_signal_during_the_test_ends_it_and_keeps_the_logs(colour_model, colour_
     marker = uuid.uuid4().hex
     proc = start_harness(colour_args(colour_model, colour_data, tmp_path, *LONG), marker, "faulty_suts:SlowSUT")
 
-    def answering() -> bool:  # LoadGen is issuing queries and the SUT answering them
-        runs = list(tmp_path.glob("*/run.json"))
-        return bool(runs) and "observed_threads" in run_json(runs[0].parent)
+    def answering() -> bool:  # LoadGen has started the timed test: it issues queries, the SUT answers
+        logs = list(tmp_path.glob("*/mlperf_log_detail.txt"))
+        return bool(logs) and "Starting performance mode" in logs[0].read_text()
 
     wait_for(answering, proc, "the SUT answering queries")
     run = only_run(tmp_path)
@@ -242,7 +245,7 @@ def test_killed_cache_build_is_cleaned_up_and_redone(colour_model, big_data, tmp
     assert builds_in(cache)
     spec = spec_from("embedded", COLOUR_SPEC)
     dataset = read_dataset(big_data, spec.num_classes)
-    samples = open_cache(dataset, spec.preprocess_params(), cache, workers=1, progress=False)
+    samples = open_cache(dataset, params_for(spec), cache, workers=1, progress=False)
     assert samples.shape == (BIG_COUNT, 3, 32, 32)
     assert builds_in(cache) == []
     assert len(list((cache / "preprocessed").glob("*/manifest.json"))) == 1

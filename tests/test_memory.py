@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.config.modelspec import spec_from
 from harness.data.cache import open_cache
 from harness.data.imagenet import read_dataset
-from harness.models.spec import spec_from
+from harness.data.preprocess import params_for
+
 from tinymodels import COLOUR_SPEC, colour_dataset
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "memory.py"
@@ -19,7 +21,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "memory.py"
 def test_open_cache_maps_the_samples_read_only(tmp_path):
     spec = spec_from("embedded", COLOUR_SPEC)
     dataset = read_dataset(colour_dataset(tmp_path / "data", 4), spec.num_classes)
-    samples = open_cache(dataset, spec.preprocess_params(), tmp_path / "cache", workers=1, progress=False)
+    samples = open_cache(dataset, params_for(spec), tmp_path / "cache", workers=1, progress=False)
     assert isinstance(samples, np.memmap) and samples.mode == "r"
 
 

@@ -2,9 +2,10 @@ import dataclasses
 
 import pytest
 
+from harness.cpu.placement import Instance, Plan, cpus_by_node, plan_instances
+from harness.cpu.topology import read_topology
 from harness.errors import PlacementError
-from harness.placement import Instance, Plan, cpus_by_node, plan_instances
-from harness.topology import read_topology
+
 from sysfs_trees import make_tree
 
 

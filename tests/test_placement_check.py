@@ -5,12 +5,18 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from harness.affinity import (ThreadObservation, instance_of_thread_name, name_current_thread,
-                              observe_threads, pin_current_thread, worker_thread_name)
-from harness.engine import session_options
-from harness.placement import Instance
-from harness.placement_check import NOT_OBSERVED, check_observed_placement, placement_fields
-from harness.summary import summary_lines
+from harness.cli.summary import summary_lines
+from harness.cpu.affinity import (
+    ThreadObservation,
+    instance_of_thread_name,
+    name_current_thread,
+    observe_threads,
+    pin_current_thread,
+    worker_thread_name,
+)
+from harness.cpu.observed import NOT_OBSERVED, check_observed_placement, placement_fields
+from harness.cpu.placement import Instance
+from harness.engine.session import session_options
 
 PROCESS = (0, 1, 2, 3)  # the mask threads start with on the fake machine below
 TWO = (Instance(0, 0, (0, 1), 2, 16), Instance(1, 0, (2, 3), 2, 16))
@@ -29,7 +35,7 @@ def test_a_clean_run_attributes_workers_by_name_and_pool_threads_by_mask():
 
 
 def test_threads_crowded_onto_another_instance_are_warned_about():
-    # As ENGINES.md measured with OpenVINO's own pinning: both sessions' threads on one core.
+    # As measured with OpenVINO's own pinning: both sessions' threads on one core.
     threads = [thread(1, "python", PROCESS), thread(4, "hw-0", (0, 1)), thread(5, "hw-1", (2,)),
                thread(7, "hw-1", (0,))]
     check = check_observed_placement(TWO, threads, PROCESS)

@@ -6,13 +6,15 @@ import json
 import onnxruntime as ort
 import pytest
 
-from conftest import colour_args
-from harness.cli import main
+from harness.cli.main import main
 from harness.data.imagenet import read_dataset
+from harness.data.preprocess import params_for
+from harness.engine.choice import CPU, OPENVINO, ORT_NAMES, EngineChoice, choose_ep
+from harness.engine.proof import precision_proof
 from harness.errors import ConfigError
 from harness.models.quantize import calibration_indices, fingerprint, quantize_int8
-from harness.precision import CPU, OPENVINO, ORT_NAMES, EngineChoice, choose_ep
-from harness.proof import precision_proof
+
+from conftest import colour_args
 
 HAS_OPENVINO = ORT_NAMES[OPENVINO] in ort.get_available_providers()
 BOTH = [ORT_NAMES[CPU], ORT_NAMES[OPENVINO]]
@@ -51,13 +53,14 @@ def test_cli_error_for_bf16_on_cpu_ep(colour_model, colour_data, tmp_path, capsy
 
 
 def test_quantization_is_deterministic_and_cached(colour_model, colour_data, tmp_path, caplog):
+    from harness.config.modelspec import spec_from
     from harness.data.cache import open_cache
-    from harness.models.spec import spec_from
+
     from tinymodels import COLOUR_SPEC
 
     spec = spec_from("embedded", COLOUR_SPEC)
     dataset = read_dataset(colour_data, 3)
-    samples = open_cache(dataset, spec.preprocess_params(), tmp_path / "cache", progress=False)
+    samples = open_cache(dataset, params_for(spec), tmp_path / "cache", progress=False)
     indices = calibration_indices(dataset, None)
     assert indices == calibration_indices(dataset, None) and len(indices) == len(dataset)
     sha = hashlib.sha256(colour_model.read_bytes()).hexdigest()

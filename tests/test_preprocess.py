@@ -8,9 +8,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness import preprocess as pp
 from harness._native import preprocess as native
+from harness.data import preprocess as pp
 from harness.errors import DatasetError
+
+import reference_preprocess as reference
 
 MLPERF = pp.PreprocessParams()
 TORCHVISION = pp.PreprocessParams(interpolation="bilinear", scale_to_unit=True,
@@ -157,7 +159,7 @@ PARAMS = [
 def test_pipeline_equals_numpy_reference(params, shape):
     img = random_image(shape, seed=shape[1])
     got = pp.preprocess_image(img, params)
-    want = pp.reference_preprocess_image(img, params)
+    want = reference.reference_preprocess_image(img, params)
     assert got.shape == want.shape == params.output_shape
     assert got.dtype == want.dtype == np.dtype(params.dtype)
     assert np.array_equal(got, want)
@@ -193,7 +195,7 @@ images = st.builds(lambda h, w, c, seed: random_image((h, w, c), seed),
 @given(images, st.integers(1, 64), st.integers(1, 64), st.sampled_from(pp.INTERPOLATIONS))
 def test_kernel_equals_numpy_reference_for_any_shape(img, out_h, out_w, interpolation):
     assert np.array_equal(kernel_resize(img, out_h, out_w, interpolation),
-                          pp.reference_resize(img, out_h, out_w, interpolation))
+                          reference.reference_resize(img, out_h, out_w, interpolation))
 
 
 @settings(max_examples=40, deadline=None)
@@ -225,7 +227,7 @@ def test_pipeline_handles_any_image_size(h, w, params):
     # The reference resizes the whole image: a 1x600 one would become 256x153600.
     assume(max(h, w) <= 20 * min(h, w))
     img = random_image((h, w, 3), seed=h * w)
-    assert np.array_equal(pp.preprocess_image(img, params), pp.reference_preprocess_image(img, params))
+    assert np.array_equal(pp.preprocess_image(img, params), reference.reference_preprocess_image(img, params))
 
 
 # ---- validation ---------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from harness import preprocess as pp
-from harness.config import RunConfig, load_config
+from harness.config.modelspec import PRESETS, spec_from
+from harness.config.runconfig import RunConfig, load_config
+from harness.cpu.sysinfo import this_machine
+from harness.data import preprocess as pp
 from harness.errors import ConfigError, DatasetError
-from harness.models.spec import PRESETS, spec_from
 
 # ---- images -------------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ def test_any_config_file_gives_a_run_config_or_config_error(tmp_path, doc, raw):
     path = tmp_path / "config.toml"
     path.write_bytes(doc.encode() if doc else raw)
     try:
-        cfg = load_config(str(path), systems=tmp_path / "no-profiles")
+        cfg = load_config(str(path), systems=tmp_path / "no-profiles", machine=this_machine())
         spec = spec_from(cfg.preset or "embedded", cfg.model_spec)
     except ConfigError as exc:
         assert "\n" not in str(exc)
@@ -160,4 +161,4 @@ def test_values_the_properties_found_are_one_line_errors(tmp_path, text, message
     path = tmp_path / "c.toml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(ConfigError, match=message):
-        load_config(str(path), systems=tmp_path)
+        load_config(str(path), systems=tmp_path, machine=this_machine())

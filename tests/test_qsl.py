@@ -3,10 +3,10 @@ import os
 import numpy as np
 import pytest
 
+from harness.cpu.placement import cpus_by_node, plan_instances
+from harness.cpu.topology import read_topology
 from harness.errors import PlacementError
-from harness.placement import cpus_by_node, plan_instances
-from harness.qsl import SampleStore
-from harness.topology import read_topology
+from harness.loadgen.qsl import SampleStore
 
 
 @pytest.fixture

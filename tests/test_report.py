@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.models import SYNTHETIC_WEIGHTS_NOTE
-from harness.report import write_report
+from harness.cli.main import main
+from harness.report.write import write_report
+from harness.terms import SYNTHETIC_WEIGHTS_NOTE
+
 from rundirs import offline_timeline, single_stream_timeline, write_run
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # screenshots kept for people to look at; git ignores them

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.cli.main import main
+from harness.results.logs import read_detail_log
+
 from conftest import colour_args
-from harness.cli import main
-from harness.results import read_detail_log
 from tinymodels import colour_dataset
 
 # The seeds in the mlperf.conf compiled into mlcommons-loadgen 6.0 (mlperf.conf, "*.*.*_rng_seed").
@@ -66,8 +67,8 @@ def test_accuracy_is_exact_on_known_answers(colour_model, tmp_path, capsys):
 
 
 def test_two_runs_never_share_a_directory(colour_model, colour_data, tmp_path):
-    from harness.config import load_config
-    from harness.runner import new_run_dir
+    from harness.config.runconfig import load_config
+    from harness.loadgen.benchmark import new_run_dir
 
     cfg = load_config(None, {"output_dir": str(tmp_path)})
     dirs = {new_run_dir(cfg, "m") for _ in range(3)}

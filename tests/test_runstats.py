@@ -1,4 +1,4 @@
-"""stats.json: harness.stats applied to a run directory, checked against LoadGen on real runs."""
+"""stats.json: harness.results.stats applied to a run directory, checked against LoadGen on real runs."""
 
 import json
 from pathlib import Path
@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.cli.main import main
+from harness.results.logs import read_detail_log, summary_value
+from harness.results.runstats import RunDataError, bin_width, compute_run_stats, latencies_of, write_run_stats
+from harness.results.stats import loadgen_percentile
+
 from conftest import colour_args
-from harness.cli import main
-from harness.results import read_detail_log, summary_value
-from harness.runstats import RunDataError, bin_width, compute_run_stats, latencies_of, write_run_stats
-from harness.stats import loadgen_percentile
 from rundirs import offline_timeline, single_stream_timeline, write_run
 
 

@@ -1,4 +1,4 @@
-"""harness.stats against distributions with known answers, and against LoadGen itself."""
+"""harness.results.stats against distributions with known answers, and against LoadGen itself."""
 
 import json
 import math
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harness import stats
+from harness.results import comparison, stats, throughput
 
 
 def ns(values) -> np.ndarray:
@@ -328,7 +328,7 @@ def test_throughput_over_time_bins_by_completion_second():
     # 10 batches of 5 samples per second for 10.5 s: whole bins hold 50 samples each.
     complete_ns = ns(np.arange(105) * 100_000_000 + 50_000_000)
     samples = ns([5] * 105)
-    series = stats.throughput_over_time(shuffled(complete_ns, seed=1), shuffled(samples, seed=1))
+    series = throughput.throughput_over_time(shuffled(complete_ns, seed=1), shuffled(samples, seed=1))
     assert series.rates == (50.0,) * 10  # the partial 11th second is left out ...
     assert series.total_samples == 525  # ... but its samples are counted
     assert series.duration_s == pytest.approx(10.45)
@@ -337,29 +337,29 @@ def test_throughput_over_time_bins_by_completion_second():
 
 
 def test_throughput_bins_are_half_open_and_scale_with_bin_width():
-    series = stats.throughput_over_time(ns([0, 499_999_999, 500_000_000, 1_000_000_000]), ns([1, 1, 1, 1]), bin_s=0.5)
+    series = throughput.throughput_over_time(ns([0, 499_999_999, 500_000_000, 1_000_000_000]), ns([1, 1, 1, 1]), bin_s=0.5)
     assert series.rates == (4.0, 2.0)
 
 
 def test_throughput_inputs_are_validated():
     with pytest.raises(ValueError, match="no completion events"):
-        stats.throughput_over_time(ns([]), ns([]))
+        throughput.throughput_over_time(ns([]), ns([]))
     with pytest.raises(ValueError, match="equally long"):
-        stats.throughput_over_time(ns([1, 2]), ns([1]))
+        throughput.throughput_over_time(ns([1, 2]), ns([1]))
     with pytest.raises(ValueError, match="bin_s"):
-        stats.throughput_over_time(ns([1]), ns([1]), bin_s=0)
+        throughput.throughput_over_time(ns([1]), ns([1]), bin_s=0)
     with pytest.raises(ValueError, match="since the test started"):
-        stats.throughput_over_time(ns([0, 0]), ns([1, 1]))
+        throughput.throughput_over_time(ns([0, 0]), ns([1, 1]))
 
 
 def series_of(rates, bin_s=1.0):
-    return stats.ThroughputSeries(bin_s=bin_s, rates=tuple(float(r) for r in rates), total_samples=0, duration_s=1.0)
+    return throughput.ThroughputSeries(bin_s=bin_s, rates=tuple(float(r) for r in rates), total_samples=0, duration_s=1.0)
 
 
 def test_steady_state_separates_warmup_and_cooldown():
     steady = 1000 + np.random.default_rng(6).normal(0, 10, 30)
     rates = [100, 400, 850, *steady, 500]
-    result = stats.steady_state(series_of(rates, bin_s=2.0))
+    result = throughput.steady_state(series_of(rates, bin_s=2.0))
     assert result.warmup_s == 6.0
     assert result.cooldown_s == 2.0
     assert result.steady_bins == 30
@@ -370,18 +370,18 @@ def test_steady_state_separates_warmup_and_cooldown():
 
 
 def test_steady_state_keeps_a_dip_in_the_middle():
-    result = stats.steady_state(series_of([100, 100, 50, 100, 100]))
+    result = throughput.steady_state(series_of([100, 100, 50, 100, 100]))
     assert (result.warmup_s, result.cooldown_s, result.steady_bins) == (0.0, 0.0, 5)
     assert result.mean_rate == 90.0
 
 
 def test_steady_state_of_constant_and_single_bins():
-    constant = stats.steady_state(series_of([250] * 5))
+    constant = throughput.steady_state(series_of([250] * 5))
     assert constant.mean_rate_ci == (250.0, 250.0) and constant.warmup_s == 0.0
-    single = stats.steady_state(series_of([250]))
+    single = throughput.steady_state(series_of([250]))
     assert single.mean_rate == 250.0 and single.mean_rate_ci is None
     with pytest.raises(ValueError, match="smaller bin_s"):
-        stats.steady_state(series_of([]))
+        throughput.steady_state(series_of([]))
 
 
 # --- comparisons ----------------------------------------------------------------------
@@ -392,7 +392,7 @@ def latency_sample(seed, n=2000, scale=1.0):
 
 
 def test_compare_identical_distributions_finds_no_difference():
-    result = stats.compare_latencies(latency_sample(7), latency_sample(8))
+    result = comparison.compare_latencies(latency_sample(7), latency_sample(8))
     assert not result.significant
     assert result.verdict.startswith("no significant difference (p = ")
     assert result.ratio_ci[0] <= 1 <= result.ratio_ci[1]
@@ -401,7 +401,7 @@ def test_compare_identical_distributions_finds_no_difference():
 
 
 def test_compare_detects_faster_b():
-    result = stats.compare_latencies(latency_sample(9), latency_sample(10, scale=0.85))
+    result = comparison.compare_latencies(latency_sample(9), latency_sample(10, scale=0.85))
     assert result.significant and result.p_value < 0.001
     assert result.ratio == pytest.approx(0.85, rel=0.04)
     assert result.ratio_ci[0] < result.ratio < result.ratio_ci[1] < 1
@@ -413,7 +413,7 @@ def test_compare_detects_faster_b():
 
 
 def test_compare_detects_slower_b_on_p90():
-    result = stats.compare_latencies(latency_sample(11), latency_sample(12, scale=1.2), percentile=0.9)
+    result = comparison.compare_latencies(latency_sample(11), latency_sample(12, scale=1.2), percentile=0.9)
     assert result.significant and result.statistic == "p90 latency"
     assert result.ratio > 1 and result.rank_biserial < 0
     assert result.verdict.startswith("B is ") and " % slower (p90 latency " in result.verdict
@@ -423,7 +423,7 @@ def test_bootstrap_of_an_order_statistic_matches_resampling():
     # The Beta shortcut must give the same bootstrap distribution as resampling the data.
     rng = np.random.default_rng(13)
     ordered = np.sort(ns(rng.exponential(1e6, 51)))
-    shortcut = stats._bootstrap_order_statistic(ordered, 0.5, rng)
+    shortcut = stats.bootstrap_order_statistic(ordered, 0.5, rng)
     resamples = rng.choice(ordered, size=(stats.BOOTSTRAP_RESAMPLES, ordered.size))
     brute = np.sort(resamples, axis=1)[:, int(ordered.size * 0.5)]
     assert sps.ks_2samp(shortcut, brute).pvalue > 0.01
@@ -431,19 +431,19 @@ def test_bootstrap_of_an_order_statistic_matches_resampling():
 
 def test_compare_rejects_too_short_inputs():
     with pytest.raises(ValueError, match="a_ns needs at least 2"):
-        stats.compare_latencies(ns([5]), ns([1, 2, 3]))
+        comparison.compare_latencies(ns([5]), ns([1, 2, 3]))
     with pytest.raises(ValueError, match="b_ns needs at least 2"):
-        stats.compare_latencies(ns([1, 2, 3]), ns([]))
+        comparison.compare_latencies(ns([1, 2, 3]), ns([]))
     with pytest.raises(ValueError, match="b_rates needs a 1-D array of at least 2"):
-        stats.compare_throughput([100.0, 101.0], [99.0])
+        comparison.compare_throughput([100.0, 101.0], [99.0])
 
 
 def test_compare_throughput():
     rng = np.random.default_rng(14)
     a = rng.normal(5000, 50, 300)
-    same = stats.compare_throughput(a, rng.normal(5000, 50, 300))
+    same = comparison.compare_throughput(a, rng.normal(5000, 50, 300))
     assert not same.significant and same.verdict.startswith("no significant difference")
-    faster = stats.compare_throughput(a, rng.normal(5500, 50, 300))
+    faster = comparison.compare_throughput(a, rng.normal(5500, 50, 300))
     assert faster.significant and faster.prob_b_better > 0.99
     assert faster.ratio == pytest.approx(1.1, rel=0.01)
     assert 1 < faster.ratio_ci[0] < faster.ratio < faster.ratio_ci[1]
@@ -453,4 +453,4 @@ def test_compare_throughput():
         faster.verdict,
     )
     with pytest.raises(ValueError, match="zero|meaningless"):
-        stats.compare_throughput([0.0, 0.0], [1.0, 2.0])
+        comparison.compare_throughput([0.0, 0.0], [1.0, 2.0])

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
+from harness.cli.sweep import COMPLETED, PENDING, load_sweep, plan_sweep, run_sweep
 from harness.errors import ConfigError, RunFailed, RunInterrupted
-from harness.sweep import COMPLETED, PENDING, load_sweep, plan_sweep, run_sweep
 
 
 def sweep_json(sweep_dir: Path) -> dict:

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cpu.topology import Core, NumaNode, format_cpulist, parse_cpulist, read_topology
 from harness.errors import ConfigError, PlacementError
-from harness.topology import Core, NumaNode, format_cpulist, parse_cpulist, read_topology
+
 from sysfs_trees import make_tree
 
 

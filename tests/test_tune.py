@@ -4,12 +4,14 @@ import re
 
 import pytest
 
-from harness.cli import main
-from harness.config import load_config
+from harness.cli.main import main
+from harness.cli.tune import batch_candidates, candidate_layouts
+from harness.config.profiles import LayoutKey, Machine, TunedLayout, find_layout, read_profile, write_layout
+from harness.config.runconfig import load_config
+from harness.cpu.sysinfo import this_machine
+from harness.cpu.topology import read_topology
 from harness.errors import ConfigError
-from harness.profile import LayoutKey, Machine, TunedLayout, find_layout, read_profile, this_machine, write_layout
-from harness.topology import read_topology
-from harness.tune import batch_candidates, candidate_layouts
+
 from sysfs_trees import make_tree
 from tinymodels import COLOUR_SPEC
 
@@ -95,19 +97,19 @@ def test_another_machines_profile_is_never_overwritten(tmp_path):
 
 def test_later_runs_take_the_tuned_layout_unless_the_user_chose(tmp_path):
     write_layout(this_machine(), tuned(instances=3, threads=4, batch=64), tmp_path)
-    cfg = load_config(None, {"precision": "int8"}, systems=tmp_path)
+    cfg = load_config(None, {"precision": "int8"}, systems=tmp_path, machine=this_machine())
     assert (cfg.instances, cfg.threads, cfg.effective_batch_size) == (3, 4, 64)
     assert cfg.system_profile == str(tmp_path / this_machine().file_name)
     # A flag wins; half a layout from the user keeps the profile's out of the pair.
-    cfg = load_config(None, {"precision": "int8", "instances": 1}, systems=tmp_path)
+    cfg = load_config(None, {"precision": "int8", "instances": 1}, systems=tmp_path, machine=this_machine())
     assert (cfg.instances, cfg.threads, cfg.effective_batch_size) == (1, None, 64)
     config = tmp_path / "mine.toml"
     config.write_text("[batch_size]\nint8 = 8\n")
-    cfg = load_config(str(config), {"precision": "int8"}, systems=tmp_path)
+    cfg = load_config(str(config), {"precision": "int8"}, systems=tmp_path, machine=this_machine())
     assert (cfg.instances, cfg.effective_batch_size) == (3, 8)
     # Another precision, or another CPU restriction, was not tuned.
     for other in ({"precision": "fp32"}, {"precision": "int8", "cpus": "0"}):
-        cfg = load_config(None, other, systems=tmp_path)
+        cfg = load_config(None, other, systems=tmp_path, machine=this_machine())
         assert (cfg.instances, cfg.threads, cfg.system_profile) == (None, None, None)
 
 
@@ -178,7 +180,7 @@ def test_an_interrupted_run_stops_the_sweep_and_writes_no_profile(
         colour_model, colour_data, tmp_path, monkeypatch, capsys):
     import signal
 
-    import harness.runner
+    import harness.loadgen.benchmark
     from harness.errors import RunInterrupted
 
     calls = []
@@ -187,7 +189,7 @@ def test_an_interrupted_run_stops_the_sweep_and_writes_no_profile(
         calls.append(cfg)
         raise RunInterrupted("run FAILED: interrupted by SIGINT", signal.SIGINT)
 
-    monkeypatch.setattr(harness.runner, "run_benchmark", interrupted)
+    monkeypatch.setattr(harness.loadgen.benchmark, "run_benchmark", interrupted)
     monkeypatch.setenv("HARNESS_SYSTEMS_DIR", str(tmp_path / "systems"))
     args = colour_tune_args(colour_model, colour_data, tmp_path / "runs", "--layouts", "1x1,1x1")
     assert main(["tune", *args, "--batch-sizes", "4,8"]) == 130

@@ -31,13 +31,13 @@ import numpy as np
 from tqdm import tqdm
 
 from harness import __version__
-from harness import preprocess as _preprocess
 from harness._native import preprocess as _native_preprocess
+from harness.data import preprocess as _preprocess
 from harness.data.imagenet import Dataset
+from harness.data.preprocess import PreprocessParams, decode_image, preprocess_image
 from harness.errors import HarnessError
 from harness.files import atomic_write_json
 from harness.lifetime import as_child_of, children_starting
-from harness.preprocess import PreprocessParams, decode_image, preprocess_image
 
 FORMAT_VERSION = 1
 SAMPLES = "samples.npy"

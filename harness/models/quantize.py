@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.data.imagenet import Dataset
 from harness.errors import ConfigError, DatasetError
-from harness.files import atomic_write_json
+from harness.files import atomic_write_json, cache_root
 
 CALIBRATION_COUNT = 500  # MLPerf's cal_image_list_option_1.txt has 500 images
 CALIBRATION_BATCH = 16
@@ -119,7 +119,6 @@ def quantize_int8(source: Path, source_sha256: str, input_name: str, dataset: Da
 def quantized_model(artifact, dataset: Dataset, samples: np.ndarray,
                     calibration_list: str | None) -> tuple[Path, list[int]]:
     """The cached INT8 model of `artifact`, calibrated on `calibration_list` or the default subset."""
-    from harness.files import cache_root
 
     indices = calibration_indices(dataset, calibration_list)
     return quantize_int8(artifact.path, artifact.sha256, artifact.spec.input_name, dataset, samples,

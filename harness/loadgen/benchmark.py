@@ -1,0 +1,190 @@
+"""One benchmark run, end to end: prepare, run the LoadGen test in a child, record.
+
+The parent prepares everything that can be prepared before timing (model file,
+preprocessed cache, placement), then supervises the child that runs LoadGen: it
+shows progress, and ends the test cleanly on a worker failure, a hang, SIGINT or
+SIGTERM. Whatever happens, the run directory ends with a run.json that says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import traceback
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from harness import __version__
+from harness.config.runconfig import RunConfig
+from harness.cpu.observed import placement_fields
+from harness.cpu.placement import Plan, plan_instances
+from harness.cpu.sysinfo import system_info
+from harness.cpu.topology import parse_cpulist, read_topology
+from harness.engine.choice import choose_ep
+from harness.engine.fidelity import fidelity
+from harness.engine.proof import precision_proof
+from harness.errors import HarnessError, RunFailed, RunInterrupted, one_line
+from harness.files import atomic_write_text, new_dir, sha256_file
+from harness.loadgen.child import TestJob
+from harness.loadgen.events import TestOutcome
+from harness.loadgen.inputs import preprocessed_samples, resolve_inputs
+from harness.loadgen.settings import LoadGenSettings
+from harness.loadgen.supervisor import stall_timeout, supervise
+from harness.models.artifact import ModelArtifact
+from harness.models.quantize import METHOD, quantized_model
+from harness.results.accuracy import top1
+from harness.results.logs import headline, read_detail_log
+from harness.results.runjson import HARNESS_SUT, RunRecord, now
+from harness.results.runstats import write_run_stats
+from harness.terms import SYNTHETIC_WEIGHTS_NOTE
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Stop(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread. Not an Exception: the `except Exception`
+    of whatever code it interrupts must not mistake it for a failure of its own."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals():
+    """SIGINT and SIGTERM unwind the run like an exception, so every `finally` on the way
+    (temporary cache removed, LoadGen child ended, run.json marked FAILED) runs before exit."""
+    def stop(signum, _frame):
+        for s in STOP_SIGNALS:  # the cleanup is bounded; a second Ctrl-C must not cut it short
+            signal.signal(s, signal.SIG_IGN)
+        raise _Stop(signum)
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    except _Stop as exc:
+        raise RunInterrupted(f"interrupted by {exc} before the run started", exc.signum) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def new_run_dir(cfg: RunConfig, model_name: str) -> Path:
+    """runs/<timestamp>-<model>-<precision>-<scenario>-<mode>[-N]: never an existing one."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return new_dir(Path(cfg.output_dir), f"{stamp}-{model_name}-{cfg.precision}-{cfg.scenario}-{cfg.mode}", "run")
+
+
+def _plan(cfg: RunConfig) -> Plan:
+    topology = read_topology()
+    cpus = parse_cpulist(cfg.cpus, "--cpus") if cfg.cpus else None
+    instances, threads = cfg.instances, cfg.threads
+    if cfg.scenario.one_sample_per_query and instances is None:
+        instances = 1  # one query at a time: a second instance would only sit idle
+    return plan_instances(topology, instances, threads, cfg.effective_batch_size, smt=cfg.smt,
+                          reserve_cores=cfg.reserve_cores, cpus=cpus), topology
+
+
+def run_benchmark(cfg: RunConfig, stall_timeout_s: float | None = None, audit_config: Path | None = None,
+                  sut_class: str | None = None, echo=print) -> dict:
+    """Run one test; return run.json's content. Raises RunFailed if it did not complete,
+    RunInterrupted on SIGINT or SIGTERM. `stall_timeout_s` None: stall_timeout().
+    `sut_class` "module:Class" replaces the harness's SUT (tests inject faulty ones)."""
+    stall_timeout_s = stall_timeout_s or stall_timeout()
+    with _stop_on_signals():
+        return _run(cfg, stall_timeout_s, audit_config, sut_class, echo)
+
+
+def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_class: str | None,
+         echo) -> dict:
+    inputs = resolve_inputs(cfg)
+    artifact, dataset, spec = inputs.artifact, inputs.dataset, inputs.artifact.spec
+    plan, topology = _plan(cfg)
+    run_dir = new_run_dir(cfg, artifact.name)
+    record = RunRecord.create(
+        run_dir, harness_version=__version__, status="preparing", run_id=run_dir.name, started=now(),
+        **{
+        "config": cfg.to_json(), "model": artifact.to_json(), "dataset": dataset.to_json(),
+        "placement": {"description": plan.description,
+                      "instances": [vars(i) for i in plan.instances],
+                      "reserved_cpus": list(plan.reserved_cpus)},
+        "system": system_info(topology),
+        "compliant_length": cfg.compliant_length,
+        "sut_class": sut_class or HARNESS_SUT,
+        "notes": [SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [],
+    })
+    try:  # from here on, whatever stops the run, run.json says FAILED and why
+        if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
+            audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
+        echo(f"run {run_dir}")
+        echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
+        echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
+        samples = preprocessed_samples(inputs, cfg.progress)
+        choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
+        model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
+        proof = precision_proof(model_path, choice)
+        record.update(engine=choice.to_json(), precision=proof, quantization=quantization)
+        echo(f"  {choice.ep} EP ({choice.reason}); engine reports {proof.get('reported', 'nothing')}")
+        if not proof["matches"]:
+            cause = (f"asked for {cfg.precision} on the {choice.ep} EP but the engine reports "
+                     f"{proof.get('reported') or proof.get('error')}")
+            record.fail(cause)
+            raise RunFailed(f"{cause}; nothing was measured ({run_dir})")
+        job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
+                      samples_path=samples.filename, instances=plan.instances,
+                      loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
+                      target=getattr(cfg, cfg.scenario.target_key),
+                      audit_config=audit_config, sut_class=sut_class)
+        record.update(status="running")
+        outcome = supervise(job, record, stall_timeout_s, cfg.progress, f"{cfg.scenario} {cfg.mode}")
+        if outcome.failure is not None:
+            record.fail(outcome.failure.cause, outcome.failure.detail)
+            raise RunFailed(f"run FAILED: {outcome.failure.cause}; logs kept in {run_dir}")
+        finish(record, cfg, artifact, dataset.labels, outcome)
+        if cfg.mode == "accuracy" and cfg.precision != "fp32":
+            echo("  fidelity: comparing outputs with the FP32 model on the same samples")
+            record.update(fidelity=fidelity(str(artifact.path), model_path, choice, spec, samples).to_json())
+    except _Stop as exc:
+        record.fail(f"interrupted by {exc}")
+        raise RunInterrupted(f"run FAILED: interrupted by {exc}; logs kept in {run_dir}", exc.signum) from None
+    except BaseException as exc:
+        if record.data["status"] != "FAILED":
+            record.fail(one_line(exc), None if isinstance(exc, HarnessError) else traceback.format_exc())
+        raise
+    return record.data
+
+
+def _model_for_precision(cfg: RunConfig, artifact: ModelArtifact, dataset, samples) -> tuple[str, dict | None]:
+    """The model file the engine runs: the source, or its INT8 quantization (cached)."""
+    if cfg.precision != "int8":
+        return str(artifact.path), None
+    path, indices = quantized_model(artifact, dataset, samples, cfg.calibration_list)
+    return str(path), {"source_sha256": artifact.sha256, "model_sha256": sha256_file(path),
+                       "calibration_images": len(indices), "calibration_list": cfg.calibration_list,
+                       "method": METHOD}
+
+
+def finish(record: RunRecord, cfg: RunConfig, artifact: ModelArtifact, labels: np.ndarray,
+           outcome: TestOutcome) -> None:
+    run_dir = record.run_dir
+    log = read_detail_log(run_dir)
+    result = {"validity": log.get("result_validity"), **headline(log, cfg.scenario),
+              "loadgen_errors": list(log.errors), "seeds": log.seeds(),
+              "min_duration_ms": log.get("effective_min_duration_ms"),
+              "min_query_count": log.get("effective_min_query_count"),
+              "performance_sample_count": log.get("effective_performance_sample_count"),
+              "samples": outcome.samples}
+    if cfg.mode == "accuracy":
+        acc = top1(run_dir, labels)
+        note = f"  # {SYNTHETIC_WEIGHTS_NOTE}" if artifact.synthetic_weights else ""
+        atomic_write_text(run_dir / "accuracy.txt", acc.line() + note + "\n")
+        result.update(top1=acc.top1, accuracy_good=acc.good, accuracy_total=acc.total)
+    placement = record.data["placement"]
+    observed = None if outcome.threads is None else list(outcome.threads)
+    placement.update(placement_fields(placement["instances"], observed, record.data["system"]["allowed_cpus"]))
+    result["stats"] = write_run_stats(run_dir).summary()
+    record.update(status="completed", result=result, finished=now())

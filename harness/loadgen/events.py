@@ -1,0 +1,54 @@
+"""What the LoadGen child tells its parent, as typed events on a multiprocessing queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The execution providers the sessions were created with, in ONNX Runtime's order."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """The expectation LoadGen was given: samples/s, or a latency in ms."""
+
+    target: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    samples: int  # completed so far
+
+
+@dataclass(frozen=True)
+class ThreadsObserved:
+    """Each worker and engine thread's allowed CPUs, last CPU and CPU time (cpu.affinity)."""
+
+    threads: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    cause: str  # one line
+    detail: str | None = None  # a traceback
+
+
+@dataclass(frozen=True)
+class Done:
+    samples: int  # answered in the whole test
+
+
+ChildEvent = Providers | Calibrated | Progress | ThreadsObserved | Failed | Done
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """How the child's test ended, as the supervisor saw it."""
+
+    failure: Failed | None
+    samples: int | None = None
+    threads: tuple[dict, ...] | None = None

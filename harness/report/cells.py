@@ -1,0 +1,43 @@
+"""What one run says about itself, as the report's badges and table cells."""
+
+from __future__ import annotations
+
+from harness.report.document import Badge
+from harness.results.runview import RunView
+
+
+def compliance_badge(run: RunView) -> Badge:
+    if run.compliant:
+        return Badge("COMPLIANT LENGTH", "good")
+    return Badge("NOT COMPLIANT (quick)" if run.record["config"].get("quick") else "NOT COMPLIANT (short)", "warn")
+
+
+def validity_badge(run: RunView) -> Badge:
+    if run.mode == "accuracy":
+        return Badge("ACCURACY RUN", "info")
+    return Badge(run.validity, "bad" if run.invalid else "good")
+
+
+def precision_proof(run: RunView):
+    """What the engine reported it ran (run.json `precision`), next to what was requested."""
+    proof = run.record.get("precision")
+    if not isinstance(proof, dict):
+        return str(proof) if proof else Badge("not recorded by this harness version", "warn")
+    reported = proof.get("reported") or proof.get("error") or "nothing"
+    verdict = Badge("matches request", "good") if proof.get("matches") else Badge("does not match request", "bad")
+    evidence = proof.get("convolution_precisions") or proof.get("operators") or {}
+    details = ", ".join(f"{k} × {v}" for k, v in evidence.items()) if isinstance(evidence, dict) else str(evidence)
+    hint = proof.get("inference_precision_hint")
+    source = proof.get("source", "")
+    lines = [f"\n{source}" + (f": {details}" if details else "")] if source or details else []
+    if hint:
+        lines.append(f"\nOpenVINO inference precision hint: {hint}")
+    return (f"{reported} ", verdict, *lines)
+
+
+def engine_choice(run: RunView) -> str:
+    engine = run.record.get("engine") or {}
+    providers = ", ".join(run.record.get("providers") or []) or "unknown"
+    if not engine:
+        return providers
+    return f"{engine.get('ep', '?')} EP: {engine.get('reason', '')}\nsessions on {providers}"
