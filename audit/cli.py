@@ -8,6 +8,7 @@ from pathlib import Path
 
 from audit import formal
 from audit.configs import TESTS
+from audit.rules import ROUND, SYSTEM_TYPES
 from harness.cli.args import Parser, run_command
 
 RUN_KINDS = ("accuracy", *TESTS)
@@ -59,7 +60,8 @@ def cmd_verify(args) -> int:
 def cmd_package(args) -> int:
     from audit.package import package
 
-    root = package([Path(r) for r in args.runs], Path(args.out), args.submitter, args.system, args.division)
+    root = package([Path(r) for r in args.runs], Path(args.out), args.submitter, args.system, args.division,
+                   round_=args.round, system_type=args.system_type)
     print(f"submission tree: {root}; check it with: python -m audit check {args.out}")
     return 0
 
@@ -67,7 +69,7 @@ def cmd_package(args) -> int:
 def cmd_check(args) -> int:
     from audit.check import check_tree
 
-    report = check_tree(Path(args.tree), quick=args.quick)
+    report = check_tree(Path(args.tree), quick=args.quick, runs=[Path(r) for r in args.runs or ()])
     print("\n".join(report.lines()))
     return 0 if report.passed else 1
 
@@ -98,12 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", required=True)
     p.add_argument("--division", choices=("closed", "open"),
                    help="default: closed for the reference resnet50_v1.onnx with real weights, else open")
+    p.add_argument("--system-type", choices=SYSTEM_TYPES, help="the system JSON's system_type (default: to fill)")
+    p.add_argument("--round", help=f"MLPerf Inference round (default: the installed LoadGen's, {ROUND}); "
+                                   "another round is an error")
     p.set_defaults(func=cmd_package)
 
-    p = sub.add_parser("check", help="check a submission tree as the official checker does")
+    p = sub.add_parser("check", help=f"check a submission tree as the official checker does (round {ROUND})")
     p.add_argument("tree", metavar="TREE")
     p.add_argument("--quick", action="store_true",
                    help="waive the length rules and person-filled fields (for trees of quick runs); says so")
+    p.add_argument("--runs", action="append", metavar="DIR",
+                   help="a directory holding the packaged runs: their full accuracy logs let accuracy.txt and "
+                        "TEST01 be recomputed (a formal run's runs/ is found by itself); repeatable")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("formal", help=formal.HELP)

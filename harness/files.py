@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -71,12 +74,33 @@ def sha256_file(path: Path) -> str:
 def new_dir(root: Path, base: str, what: str) -> Path:
     """root/base, or root/base-N when that is taken: never a directory another run or sweep has,
     even when two start in the same second (mkdir is the atomic test)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        path = root / (base if n == 1 else f"{base}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            path = root / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as exc:  # a file in the way, a read-only mount, no permission, a full disk
+        blocker = next((p for p in (root, *root.parents) if p.exists()), root)
+        reason = f"{blocker} is not a directory" if not blocker.is_dir() else exc.strerror
+        raise HarnessError(f"cannot create a {what} directory under {root} ({reason}); "
+                           "choose another --output-dir") from None
     raise HarnessError(f"cannot create a new {what} directory under {root}")
+
+
+@contextmanager
+def exclusive(lock: Path, on_wait: Callable[[], None] | None = None):
+    """Hold an exclusive lock on the file `lock`, created if absent: one build of a cached
+    thing at a time. The kernel releases it if its holder dies. `on_wait` is called once
+    when another process holds it, before waiting for it."""
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield

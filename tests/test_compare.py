@@ -49,13 +49,24 @@ def test_two_real_runs(two_real_runs, capsys):
     assert [c["statistic"] for c in result["comparisons"]] == ["p90 latency", "median latency"]
     p90 = result["comparisons"][0]
     assert p90["n_a"] == len(np.load(a / "latencies.npy")) and p90["n_b"] == len(np.load(b / "latencies.npy"))
-    assert p90["effect"] in ("negligible", "small", "medium", "large")
+    # How large the effect is depends on the two runs' timing; what it is called follows from r.
+    for c in result["comparisons"]:
+        assert c["effect"] == effect_size(c["rank_biserial"])
+
+
+def effect_size(rank_biserial: float) -> str:
+    """The conventional names: |r| below 0.1 negligible, below 0.3 small, below 0.5 medium, else large."""
+    size = abs(rank_biserial)
+    return "negligible" if size < 0.1 else "small" if size < 0.3 else "medium" if size < 0.5 else "large"
 
 
 def test_a_run_against_itself_is_no_difference(two_real_runs, capsys):
     run = two_real_runs[0]
     _, out, _ = compare(capsys, run, run)
     assert "verdict: no significant difference (p = 1" in out
+    assert out.count("0.00 (negligible effect)") == 2  # p90 and median: r = 0
+    p90 = json.loads(compare(capsys, run, run, "--json")[1])["comparisons"][0]
+    assert (p90["rank_biserial"], p90["effect"], p90["ratio"]) == (0.0, "negligible", 1.0)
 
 
 def test_shifted_latencies_are_slower_then_faster(tmp_path, capsys):
@@ -70,6 +81,7 @@ def test_shifted_latencies_are_slower_then_faster(tmp_path, capsys):
     _, out, _ = compare(capsys, b, a)
     assert "% faster" in out.strip().splitlines()[-1]
     slower = json.loads(compare(capsys, a, b, "--json")[1])["comparisons"][0]
+    assert slower["effect"] == "medium" == effect_size(slower["rank_biserial"])
     assert slower["ratio"] == pytest.approx(1.2, rel=0.05) and slower["ratio_ci_low"] > 1
     assert slower["prob_b_better"] == pytest.approx(0.30, abs=0.03)
 

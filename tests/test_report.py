@@ -7,9 +7,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.patches import Rectangle, StepPatch
 
 from harness.cli.main import main
+from harness.report import build, charts
 from harness.report.write import write_report
 from harness.terms import SYNTHETIC_WEIGHTS_NOTE
 
@@ -91,13 +96,153 @@ def test_markdown_figures_are_files(report):
         assert (report / path).read_bytes().startswith(PNG_MAGIC)
 
 
-def test_synthetic_weights_and_a_single_run(tmp_path):
+def test_synthetic_weights_and_a_single_run(tmp_path, monkeypatch):
     run = write_run(tmp_path / "run", "SingleStream", single_stream_timeline(range(10**6, 2 * 10**6, 10**4)))
+    figures = capture_figures(monkeypatch)
     paths = write_report(run)
     html = paths.html.read_text()
     assert SYNTHETIC_WEIGHTS_NOTE in html.lower() and "synthetic weights" in paths.markdown.read_text()
     assert len(images(html)) == 3  # the two study figures and the run's own
-    assert "no completed run in this scenario" not in html  # that is inside the PNG, not the page
+    # The Offline figure has nothing to draw and says so inside the image; the SingleStream one has its bar.
+    offline, single = axes_titled(figures, THROUGHPUT_TITLE), axes_titled(figures, LATENCY_TITLE)
+    assert [t.get_text() for t in offline.texts] == ["no completed run in this scenario"] and not offline.containers
+    record = json.loads((run / "run.json").read_text())
+    assert bar_heights(single) == [pytest.approx(record["result"]["value"] / 1e6)]
+
+
+# ---- the values drawn: what each figure shows is what run.json and stats.json say ------------
+
+THROUGHPUT_TITLE, LATENCY_TITLE = "Offline throughput by precision", "Batch-1 p90 latency by precision"
+UNITS = {"s": 1e9, "ms": 1e6, "µs": 1e3}
+
+
+def capture_figures(monkeypatch) -> list:
+    """The matplotlib figures the report draws from now on, before they become PNG bytes."""
+    figures = []
+    png = charts._png
+
+    def keep(fig):
+        figures.append(fig)
+        return png(fig)
+
+    monkeypatch.setattr(charts, "_png", keep)
+    return figures
+
+
+def axes_titled(figures: list, title: str):
+    (ax,) = [ax for fig in figures for ax in fig.axes if ax.get_title(loc="left") == title]
+    return ax
+
+
+def bar_heights(ax) -> list[float]:
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    return [bar.get_height() for bar in bars]
+
+
+def errorbars(ax) -> list[tuple[float, float, float, float]]:
+    """(x, point, whisker low, whisker high) of each dot drawn with whiskers."""
+    (container,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    line, _, (whiskers,) = container.lines
+    return [(x, y, seg[0][1], seg[1][1])
+            for x, y, seg in zip(line.get_xdata(), line.get_ydata(), whiskers.get_segments())]
+
+
+def vertical_lines(ax) -> list[float]:
+    """The x of each full-height vertical line (axvline)."""
+    return [line.get_xdata()[0] for line in ax.lines
+            if list(line.get_ydata()) == [0, 1] and line.get_xdata()[0] == line.get_xdata()[1]]
+
+
+def unit_scale(ax) -> float:
+    return UNITS[ax.get_xlabel().rsplit("(", 1)[1].rstrip(")")]
+
+
+@pytest.fixture(scope="module")
+def drawn(quick_sweep, tmp_path_factory) -> tuple[list, dict]:
+    """Every figure the sweep's report draws, and each run's own figure by run id."""
+    with pytest.MonkeyPatch.context() as patch:
+        figures, by_run = capture_figures(patch), {}
+        run_figure = build._run_figure
+
+        def keep(run, number):
+            image = run_figure(run, number)
+            by_run[run.run_id] = figures[-1]
+            return image
+
+        patch.setattr(build, "_run_figure", keep)
+        write_report(quick_sweep, tmp_path_factory.mktemp("drawn"))
+    return figures, by_run
+
+
+def completed(quick_sweep: Path) -> dict[str, tuple[dict, dict]]:
+    """scenario -> (run.json, stats.json) of the sweep's FP32 runs."""
+    sweep = json.loads((quick_sweep / "sweep.json").read_text())
+    found = {}
+    for entry in sweep["runs"]:
+        if entry["status"] == "completed":
+            run = quick_sweep / entry["run_dir"]
+            record = json.loads((run / "run.json").read_text())
+            found[record["config"]["scenario"]] = (record, json.loads((run / "stats.json").read_text()))
+    return found
+
+
+def test_throughput_figure_draws_the_runs_numbers(drawn, quick_sweep):
+    record, stats = completed(quick_sweep)["Offline"]
+    ax = axes_titled(drawn[0], THROUGHPUT_TITLE)
+    assert bar_heights(ax) == [pytest.approx(record["result"]["value"]), 0]  # FP32, then BF16 (skipped): no bar
+    steady = stats["steady_state"]
+    [(x, point, low, high)] = errorbars(ax)
+    assert x == 0 and point == pytest.approx(steady["mean_rate"])
+    assert (low, high) == (pytest.approx(steady["mean_rate_ci_low"]), pytest.approx(steady["mean_rate_ci_high"]))
+
+
+def test_latency_figure_draws_the_runs_numbers(drawn, quick_sweep):
+    record, stats = completed(quick_sweep)["SingleStream"]
+    ax = axes_titled(drawn[0], LATENCY_TITLE)
+    assert bar_heights(ax) == [pytest.approx(record["result"]["value"] / 1e6), 0]  # ns drawn as ms
+    p90 = stats["latency"]["percentiles"]["p90"]
+    [(x, point, low, high)] = errorbars(ax)
+    assert x == 0 and point == pytest.approx(p90["value_ns"] / 1e6)
+    assert low == pytest.approx(p90["ci_low_ns"] / 1e6)
+    assert high == pytest.approx((p90["ci_high_ns"] or p90["value_ns"]) / 1e6)  # unbounded: no upper whisker
+    (markers,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    [(x, marker)] = markers.get_offsets().tolist()
+    assert round(x) == 0 and marker == pytest.approx(record["result"]["early_stopping_p90_ns"] / 1e6)  # FP32's slot
+
+
+@pytest.mark.parametrize("scenario", ["Offline", "SingleStream"])
+def test_run_figure_draws_the_runs_numbers(drawn, quick_sweep, scenario):
+    record, stats = completed(quick_sweep)[scenario]
+    percentiles = stats["latency"]["percentiles"]
+    figure = [drawn[1][record["run_id"]]]
+    histogram = axes_titled(figure, "Latency histogram")
+    scale = unit_scale(histogram)
+    assert [x * scale for x in vertical_lines(histogram)] == [
+        pytest.approx(percentiles["p50"]["value_ns"]), pytest.approx(percentiles["p90"]["value_ns"])]
+    # Every sample is in the histogram once: its bars add up to the run's sample count.
+    assert sum(p.get_height() for p in histogram.patches) == pytest.approx(record["result"]["samples"])
+
+    cdf = axes_titled(figure, "Latency CDF")
+    assert [x * scale for x in vertical_lines(cdf)] == [pytest.approx(percentiles["p90"]["value_ns"])]
+    low, high = percentiles["p90"]["ci_low_ns"], percentiles["p90"]["ci_high_ns"]
+    spans = [p for p in cdf.patches if isinstance(p, Rectangle)]
+    if low is not None and high is not None and high > low:
+        (span,) = spans
+        assert (span.get_x() * scale, (span.get_x() + span.get_width()) * scale) == (
+            pytest.approx(low), pytest.approx(high))
+    else:
+        assert spans == []
+
+    rate = axes_titled(figure, "Throughput over time")
+    series, steady = stats["throughput"], stats["steady_state"]
+    if series is None:
+        assert not [p for p in rate.patches if isinstance(p, StepPatch)]
+        return
+    (stairs,) = [p for p in rate.patches if isinstance(p, StepPatch)]
+    values, edges, _ = stairs.get_data()
+    assert np.allclose(values, series["rates"]) and edges[1] == pytest.approx(series["bin_s"])
+    (steady_line,) = [c for c in rate.collections if isinstance(c, LineCollection)]
+    assert steady_line.get_segments()[0][:, 1].tolist() == [pytest.approx(steady["mean_rate"])] * 2
 
 
 def test_a_directory_of_runs(tmp_path):

@@ -66,15 +66,6 @@ def test_accuracy_is_exact_on_known_answers(colour_model, tmp_path, capsys):
     assert record["result"]["top1"] == 100.0 and record["result"]["accuracy_total"] == 45
 
 
-def test_two_runs_never_share_a_directory(colour_model, colour_data, tmp_path):
-    from harness.config.runconfig import load_config
-    from harness.loadgen.benchmark import new_run_dir
-
-    cfg = load_config(None, {"output_dir": str(tmp_path)})
-    dirs = {new_run_dir(cfg, "m") for _ in range(3)}
-    assert len(dirs) == 3 and all(d.is_dir() for d in dirs)
-
-
 @pytest.mark.resnet
 @pytest.mark.parametrize("scenario", ["Offline", "SingleStream"])
 def test_quick_run_on_resnet50(tmp_path, scenario):

@@ -20,17 +20,11 @@ def only_run(out: Path) -> Path:
     return run
 
 
-# Why the harness's p90 differs from LoadGen's, and by how much. LoadGen's clock starts when
-# it schedules a query and stops on entering QuerySamplesComplete; the harness's starts in the
-# SUT's issue callback and stops after QuerySamplesComplete returns. Measured on this 2-core VM
-# (tiny model, ~25,000 queries of ~16 µs each): the harness reads 6.8-7.3 µs higher at p50,
-# p90 and p95 in every run, i.e. a per-query offset of a few µs (the Python-side cost of the
-# completion call), tens of percent of a 16 µs latency but far below the milliseconds of a
-# real model. A shift of at most d per query moves every order statistic by at most d, so the
-# bound on the p90 is the bound on that offset: 200 µs absorbs a scheduler preemption on a
-# shared machine, and 2 % covers models whose latencies are long.
-P90_BOUND_NS = 200_000
-P90_BOUND_RELATIVE = 0.02
+# The harness's latencies and LoadGen's are the same queries timed at slightly different
+# points (AGREEMENT_MEANING); how far apart the two clocks read depends on the machine's load,
+# so the tests below assert only what holds under any load, and bench/agreement.py measures
+# the offsets themselves.
+PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99))
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +42,27 @@ def offline_run(colour_model, colour_data, tmp_path_factory) -> Path:
     return only_run(out)
 
 
-def test_p90_agrees_with_loadgen_summary(single_stream_run):
+def test_single_stream_stats_are_the_runs_latencies_and_loadgens_queries(single_stream_run):
     stats = json.loads((single_stream_run / "stats.json").read_text())
     latencies = np.load(single_stream_run / "latencies.npy")
-    ours = stats["latency"]["percentiles"]["p90"]["value_ns"]
-    assert ours == loadgen_percentile(latencies, 0.90)  # stats.json is the latencies.npy it claims
+    log = read_detail_log(single_stream_run)
+    for name, p in PERCENTILES:  # stats.json is the latencies.npy it claims
+        assert stats["latency"]["percentiles"][name]["value_ns"] == loadgen_percentile(latencies, p)
+    # Same queries on both sides, and each agreement entry is harness minus what LoadGen logged.
+    assert stats["latency"]["count"] == len(latencies) == log.get("result_query_count")
     theirs = int(summary_value(single_stream_run, "90.00 percentile latency (ns)"))
     assert theirs == int(summary_value(single_stream_run, "90.0th percentile latency (ns)"))
-    assert abs(ours - theirs) <= max(P90_BOUND_RELATIVE * theirs, P90_BOUND_NS), (ours, theirs)
-    # Same queries on both sides: the offset is a timing difference, not a counting one.
-    assert stats["latency"]["count"] == read_detail_log(single_stream_run).get("result_query_count")
-    assert stats["agreement"]["p90_ns"]["difference"] == ours - theirs
+    ours = stats["latency"]["percentiles"]["p90"]["value_ns"]
+    assert stats["agreement"]["p90_ns"] == {"harness": ours, "loadgen": theirs, "difference": ours - theirs,
+                                            "relative": (ours - theirs) / theirs}
+    # How many of the slowest queries early stopping sets aside depends on the query count alone,
+    # so it is LoadGen's number exactly; the estimate is the order statistic just below them.
     early = stats["early_stopping"]
     assert early["met"] and early["queries"] == len(latencies)
-    loadgen_early = int(read_detail_log(single_stream_run).get("early_stopping_latency_ss"))
-    assert abs(early["estimate_ns"] - loadgen_early) <= max(P90_BOUND_RELATIVE * loadgen_early, P90_BOUND_NS)
+    summary = (single_stream_run / "mlperf_log_summary.txt").read_text()
+    assert f"Would discard {early['discarded']} highest latency queries" in summary
+    assert early["estimate_ns"] == np.sort(latencies)[len(latencies) - 1 - early["discarded"]]
+    assert stats["agreement"]["early_stopping_p90_ns"]["loadgen"] == log.get("early_stopping_latency_ss")
 
 
 def test_run_json_carries_the_stats_summary(single_stream_run):
@@ -77,20 +77,26 @@ def test_run_json_carries_the_stats_summary(single_stream_run):
     json.dumps(stats, allow_nan=False)  # strict JSON
 
 
-def test_offline_latencies_are_per_sample_and_offset_by_loadgen_issue(offline_run):
+def test_offline_latencies_are_per_sample(offline_run):
     stats = json.loads((offline_run / "stats.json").read_text())
     log = read_detail_log(offline_run)
     timeline = np.load(offline_run / "timeline.npy")
-    assert stats["latency"]["count"] == timeline[:, 2].sum() == log.get("generated_samples_per_query")
+    samples = timeline[:, 2].sum()
+    assert stats["latency"]["count"] == samples == log.get("generated_samples_per_query")
+    # Every sample of a batch has its batch's latency.
+    per_sample = np.repeat(timeline[:, 1] - timeline[:, 0], timeline[:, 2])
+    for name, p in PERCENTILES:
+        assert stats["latency"]["percentiles"][name]["value_ns"] == loadgen_percentile(per_sample, p)
+    assert (stats["latency"]["min_ns"], stats["latency"]["max_ns"]) == (per_sample.min(), per_sample.max())
+    assert stats["overall_rate"] == pytest.approx(samples / ((timeline[:, 1].max() - timeline[:, 0].min()) / 1e9))
     agreement = stats["agreement"]
-    # LoadGen starts its clock before handing the one query's 55,000 ids to Python, so every
-    # Offline latency of the harness is shorter by one offset; the percentiles all move together.
-    offset = agreement["min_ns"]["difference"]
-    assert offset < 0
-    for name in ("p50_ns", "p90_ns", "p99_ns", "max_ns"):
-        assert abs(agreement[name]["difference"] - offset) <= 5e6, (name, agreement[name], offset)
-    assert abs(agreement["samples_per_second"]["relative"]) < 0.10
-    assert stats["throughput"]["total_samples"] == timeline[:, 2].sum()
+    for name, key in (("p90_ns", "result_90.00_percentile_latency_ns"), ("min_ns", "result_min_latency_ns"),
+                      ("max_ns", "result_max_latency_ns"), ("samples_per_second", "result_samples_per_second")):
+        assert agreement[name]["loadgen"] == log.get(key)
+        assert agreement[name]["difference"] == pytest.approx(agreement[name]["harness"] - log.get(key))
+    series = stats["throughput"]
+    assert series["total_samples"] == samples
+    assert sum(series["rates"]) * series["bin_s"] <= samples  # whole bins only: a partial last one is left out
     assert stats["steady_state"]["steady_bins"] >= 1
     assert stats["early_stopping"] is None
 

@@ -97,7 +97,7 @@ def test_statuses_and_interruption_are_recorded(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--scenario", "Offline"], "use --precisions and --scenarios"),
     (["--precisions", "fp64"], "'fp64' is not one of fp32, bf16, int8"),
-    (["--scenarios", "Server"], "'Server' is not one of Offline, SingleStream"),
+    (["--scenarios", "Batch"], "'Batch' is not one of Offline, SingleStream, MultiStream, Server"),
     (["--resume", ".", "--quick"], "--resume continues a sweep with its own settings"),
 ])
 def test_option_mistakes_are_one_line(args, words, capsys, tmp_path):

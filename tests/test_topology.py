@@ -160,6 +160,16 @@ def test_missing_sysfs_is_an_error(tmp_path):
         read_topology(tmp_path)
 
 
+def cpuinfo_cores() -> dict[int, tuple[int, int]]:
+    """CPU -> (physical id, core id) as /proc/cpuinfo lists them (x86 does; other architectures may not)."""
+    found = {}
+    for block in Path("/proc/cpuinfo").read_text().split("\n\n"):
+        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in block.splitlines())}
+        if {"processor", "physical id", "core id"} <= fields.keys():
+            found[int(fields["processor"])] = (int(fields["physical id"]), int(fields["core id"]))
+    return found
+
+
 def test_this_machine():
     topology = read_topology()
     assert topology.allowed == frozenset(os.sched_getaffinity(0))
@@ -167,4 +177,9 @@ def test_this_machine():
     assert frozenset().union(*(node.cpus for node in topology.nodes)) == topology.online
     assert len(topology.distances) == len(topology.nodes)
     assert f"{len(topology.online)} thread" in topology.describe()
-    assert read_topology(Path("/")) == topology
+    # Against sources other than sysfs: the C library's count of online CPUs, and the
+    # package and core of each CPU in /proc/cpuinfo where the architecture lists them there.
+    assert len(topology.online) == os.sysconf("SC_NPROCESSORS_ONLN")
+    listed = cpuinfo_cores()
+    if listed:
+        assert {cpu: (core.package, core.core_id) for core in topology.cores for cpu in core.cpus} == listed

@@ -147,7 +147,16 @@ def test_tune_measures_layouts_writes_the_profile_and_runs_use_it(
     # Both layouts at the largest batch, then the other batch on the better layout.
     assert [row[:3] for row in rows[:2]] == [["1", "2", "16"], ["2", "1", "16"]]
     assert rows[2][2] == "8" and rows[2][:2] in (["1", "2"], ["2", "1"])
-    assert all(float(row[3]) > 0 and row[4] in ("VALID", "INVALID") for row in rows)
+    # Each row is its run: the rate and LoadGen's verdict as that run's run.json has them.
+    tune_dir = next((tmp_path / "runs" / "tune").iterdir())
+    runs = {p.name: json.loads((p / "run.json").read_text()) for p in tune_dir.iterdir() if p.is_dir()}
+    assert len(runs) == 3
+    for row in rows:
+        (run_id,) = [cell for cell in row if cell in runs]
+        result = runs[run_id]["result"]
+        assert row[3] == f"{result['value']:.1f}" and row[4] == result["validity"]
+        instances = runs[run_id]["placement"]["instances"]
+        assert [str(len(instances)), str(instances[0]["threads"]), str(instances[0]["batch_size"])] == row[:3]
     best = [row for row in rows if row[-1] == "best"]
     assert len(best) == 1 and max(float(row[3]) for row in rows) == float(best[0][3])
 
@@ -160,7 +169,6 @@ def test_tune_measures_layouts_writes_the_profile_and_runs_use_it(
     assert layout.key == LayoutKey("colour", "Offline", "fp32", "auto", "", False, 0)
     assert [str(layout.instances), str(layout.threads), str(layout.batch_size)] == best[0][:3]
     assert layout.value == pytest.approx(float(best[0][3]), abs=0.1)
-    tune_dir = next((tmp_path / "runs" / "tune").iterdir())
     record = json.loads((tune_dir / "tune.json").read_text())
     assert len(record["measurements"]) == 3 and record["profile"] == str(path)
 

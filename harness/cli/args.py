@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from harness.config.modelspec import INTERPOLATIONS, LAYOUTS, OUTPUT_KINDS, PRESETS
-from harness.config.runconfig import RunConfig, load_config
+from harness.config.runconfig import RunConfig, check_batch_size, load_config
 from harness.cpu.sysinfo import this_machine
 from harness.errors import HarnessError
 from harness.terms import EPS, MODES, PRECISIONS, RUNNABLE_SCENARIOS
@@ -35,8 +35,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", default=None,
                    help="short smoke run; the result is marked non-compliant")
     p.add_argument("--duration", type=float, help="minimum duration in seconds (formal: 600)")
-    p.add_argument("--target-qps", type=float, help="Offline expected samples/s (default: measured)")
-    p.add_argument("--target-latency-ms", type=float, help="SingleStream expected latency (default: measured)")
+    p.add_argument("--target-qps", type=float,
+                   help="Offline: expected samples/s (default: measured); Server: the Poisson rate offered "
+                        "(default: the highest VALID rate, searched for in short runs)")
+    p.add_argument("--target-latency-ms", type=float,
+                   help="SingleStream, MultiStream: a query's expected latency (default: measured)")
     p.add_argument("--output-dir", help="where run directories are created (default: runs)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
 
@@ -82,8 +85,12 @@ def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) ->
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The run configuration, with this machine's tuned layout where the user left it open."""
-    return load_config(args.config, overrides_from_args(args), machine=this_machine())
+    """The run configuration, with this machine's tuned layout where the user left it open.
+    A --batch-size for SingleStream is refused here, not in load_config: a sweep's --batch-size
+    is meant for its Offline runs and is dropped for SingleStream."""
+    cfg = load_config(args.config, overrides_from_args(args), machine=this_machine())
+    check_batch_size(cfg)
+    return cfg
 
 
 def run_command(prog: str, args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
-"""`harness report DIR`: write the report of a run, a sweep or a directory of runs."""
+"""`harness report DIR`: write the report of a run, a sweep, a formal run or a directory of runs."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from harness.report.write import FIGURES, write_report
@@ -10,11 +11,13 @@ HELP = "HTML and Markdown report (figures, statistics, system disclosure) of a r
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("dir", metavar="DIR", help="a run directory, a sweep directory, or a directory of runs")
+    parser.add_argument("dir", metavar="DIR", help="a run, sweep or formal-run directory, or a directory of runs")
     parser.add_argument("--output", metavar="DIR", help="write the report here instead of into DIR")
 
 
 def main(args) -> int:
     paths = write_report(Path(args.dir), Path(args.output) if args.output else None)
+    for reason in paths.skipped:
+        print(f"harness: warning: left out of the report: {reason}", file=sys.stderr)
     print(f"report: {paths.html}\n        {paths.markdown} ({len(paths.figures)} figures in {paths.markdown.parent / FIGURES})")
     return 0

@@ -6,12 +6,20 @@ from __future__ import annotations
 def _metric(result: dict, mode: str) -> str:
     if mode == "accuracy":
         return f"top-1 {result['top1']:.3f}%" if "top1" in result else "no result"
-    if result.get("metric") == "samples_per_second":
-        return f"{result['value']:.1f} samples/s" if result.get("value") else "no result"
-    value = result.get("value")
-    text = f"p90 latency {value / 1e6:.2f} ms" if value else "no result"
-    if result.get("early_stopping_p90_ns"):
-        text += f" (early-stopping p90 estimate {result['early_stopping_p90_ns'] / 1e6:.2f} ms)"
+    value, metric = result.get("value"), result.get("metric")
+    if not value:
+        return "no result"
+    if metric == "samples_per_second":
+        return f"{value:.1f} samples/s"
+    if metric == "completed_samples_per_second":
+        p99, bound = result.get("p99_latency_ns"), result.get("latency_bound_ns")
+        return (f"{value:.1f} samples/s completed at {result.get('target_qps') or 0:.1f} offered, "
+                f"p99 latency {(p99 or 0) / 1e6:.2f} ms (bound {(bound or 0) / 1e6:.0f} ms)")
+    name = "p99" if metric == "p99_latency_ns" else "p90"
+    text = f"{name} latency {value / 1e6:.2f} ms"
+    early = result.get(f"early_stopping_{name}_ns")
+    if early:
+        text += f" (early-stopping {name} estimate {early / 1e6:.2f} ms)"
     return text
 
 
@@ -34,6 +42,10 @@ def summary_lines(record: dict) -> list[str]:
         f"{record.get('precision', {}).get('reported', 'nothing')} ({record.get('engine', {}).get('reason', '')})",
         f"  placement: {record['placement']['description']}{_tuned(cfg)}",
     ]
+    search = record.get("server_search")
+    if search:
+        lines.append(f"  rate search: {len(search['steps'])} steps, highest VALID {search['highest_valid']:.1f} "
+                     f"samples/s, run at {search['margin']:.0%} of it; steps in {search['directory']}")
     if "top1" in result:
         lines.append(f"  accuracy: top-1 {result['top1']:.3f}% ({result['accuracy_good']}/"
                      f"{result['accuracy_total']})")

@@ -24,8 +24,7 @@ from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted
 from harness.files import atomic_write_json, new_dir
 from harness.loadgen import benchmark
 from harness.report.write import write_report
-from harness.terms import PRECISIONS, Scenario
-from harness.terms import RUNNABLE_SCENARIOS as SCENARIOS
+from harness.terms import PRECISIONS, RUNNABLE_SCENARIOS, STUDY_SCENARIOS, Scenario
 
 HELP = "precisions × scenarios into one resumable sweep directory, then its report"
 SWEEP = "sweep.json"
@@ -69,7 +68,8 @@ class Sweep:
         if entry.scenario == Scenario.OFFLINE and "batch_size" not in self.overrides:
             # The study runs each precision at its default batch ([batch_size] in the configs), not
             # at a batch a system profile tuned; the profile may still set instances and threads.
-            overrides["batch_size"] = load_config(self.config_file, overrides, machine=this_machine()).default_batch_sizes.get(entry.precision)
+            defaults = load_config(self.config_file, overrides, machine=this_machine()).default_batch_sizes
+            overrides["batch_size"] = defaults.get(entry.precision)
         return load_config(self.config_file, overrides, machine=this_machine())
 
     def to_json(self) -> dict:
@@ -172,8 +172,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             action.help = "where the sweep directory is created (default: runs)"
     parser.add_argument("--precisions", default=",".join(PRECISIONS),
                         help=f"comma-separated subset of {','.join(PRECISIONS)} (default: all)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: both)")
+    parser.add_argument("--scenarios", default=",".join(STUDY_SCENARIOS),
+                        help=f"comma-separated subset of {','.join(RUNNABLE_SCENARIOS)} "
+                             f"(default: the study's {','.join(STUDY_SCENARIOS)})")
     parser.add_argument("--resume", metavar="DIR", help="continue this sweep: run what is not completed yet")
 
 
@@ -189,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
     if args.resume:
         given = [k for k, v in vars(args).items()
                  if v is not None and k not in SWEEP_OPTIONS and k not in RESUME_OPTIONS]
-        if given or args.precisions != ",".join(PRECISIONS) or args.scenarios != ",".join(SCENARIOS):
+        if given or args.precisions != ",".join(PRECISIONS) or args.scenarios != ",".join(STUDY_SCENARIOS):
             raise ConfigError("--resume continues a sweep with its own settings; pass no options but --no-progress")
         sweep = load_sweep(Path(args.resume))
         if args.progress is not None:
@@ -198,7 +199,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"resuming {sweep.path}: {done} completed run(s) kept")
     else:
         precisions = parse_choices(args.precisions, PRECISIONS, "--precisions")
-        scenarios = parse_choices(args.scenarios, SCENARIOS, "--scenarios")
+        scenarios = parse_choices(args.scenarios, RUNNABLE_SCENARIOS, "--scenarios")
         config_file = str(Path(args.config).resolve()) if args.config else None  # resumable from anywhere
         sweep = plan_sweep(config_file, _overrides(args), precisions, scenarios)
     print(f"sweep {sweep.path}: {len(sweep.entries)} runs"

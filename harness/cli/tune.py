@@ -25,11 +25,13 @@ from harness.cpu.topology import Topology, parse_cpulist, read_topology
 from harness.errors import ConfigError, HarnessError, PlacementError, RunInterrupted
 from harness.files import atomic_write_json
 from harness.loadgen import benchmark
+from harness.loadgen.settings import mlperf_conf
 from harness.terms import Scenario
 
 HELP = "measure instance layouts and batch sizes; write the best to this machine's system profile"
 THREAD_STEPS = (16, 8, 4, 2, 1)  # instance sizes tried besides one instance per NUMA node
 OFFLINE_BATCH_SIZES = (1, 16, 32, 64)  # tried besides the precision's default
+SERVER_BATCH_SIZES = (1, 4, 8, 16)  # the most queries a Server batch may collect
 DURATION_S = 5.0
 NOISE = 0.05  # best two closer than this: within run-to-run noise on a shared machine
 _SWEPT = ("instances", "threads", "batch_size")
@@ -48,7 +50,7 @@ class Layout:
 @dataclass(frozen=True)
 class Candidate:
     layout: Layout
-    batch_size: int
+    batch_size: int | None  # MultiStream: None, the query shared by the instances
 
 
 @dataclass(frozen=True)
@@ -65,21 +67,38 @@ def candidate_layouts(topology: Topology, scenario: Scenario, smt: bool = False,
                       cpus: Iterable[int] | None = None) -> list[Layout]:
     """One instance per NUMA node, then instances of 16, 8, 4, 2 and 1 threads where they
     split every node's cores evenly (an idle core is throughput thrown away). SingleStream
-    answers one query at a time: one instance, of a whole node's threads down to one."""
+    answers one query at a time: one instance, of a whole node's threads down to one.
+    MultiStream tries both: one instance answering the query whole, and the query split
+    across instances (as many as evenly divide its samples)."""
+    scenario = Scenario(scenario)
     per_node = plan_instances(topology, None, None, 1, smt, reserve_cores, cpus).instances
     sizes = [instance.threads for instance in per_node]
-    if Scenario(scenario).one_sample_per_query:
-        largest = max(sizes)
-        return [Layout(1, t) for t in (largest, *(t for t in THREAD_STEPS if t < largest))]
+    largest = max(sizes)
+    whole = [Layout(1, t) for t in (largest, *(t for t in THREAD_STEPS if t < largest))]
+    if scenario.one_sample_per_query:
+        return whole
     layouts = [Layout(len(sizes), sizes[0] if len(set(sizes)) == 1 else None)]
     for t in THREAD_STEPS:
         if t < min(sizes) and all(size % t == 0 for size in sizes):
             layouts.append(Layout(sum(size // t for size in sizes), t))
+    if scenario is Scenario.MULTI_STREAM:
+        per_query = mlperf_conf(scenario)["multi_stream_samples_per_query"]
+        split = [layout for layout in layouts if layout.instances > 1 and per_query % layout.instances == 0]
+        return whole + split
     return layouts
 
 
-def batch_candidates(scenario: Scenario, default: int) -> list[int]:
-    return [1] if Scenario(scenario).one_sample_per_query else sorted({*OFFLINE_BATCH_SIZES, default})
+def batch_candidates(scenario: Scenario, default: int) -> list[int | None]:
+    """Batch sizes to try. MultiStream: None, the query's samples shared by the instances.
+    Server: the most queries a batch may collect (the SUT chooses how long it waits)."""
+    scenario = Scenario(scenario)
+    if scenario.one_sample_per_query:
+        return [1]
+    if scenario is Scenario.MULTI_STREAM:
+        return [None]
+    if scenario is Scenario.SERVER:
+        return list(SERVER_BATCH_SIZES)
+    return sorted({*OFFLINE_BATCH_SIZES, default})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +133,8 @@ def main(args: argparse.Namespace) -> int:
     default_batch = 1 if single else base.default_batch_sizes.get(base.precision, 1)
     batches = args.batch_sizes or batch_candidates(base.scenario, default_batch)
     first_batch = default_batch if default_batch in batches else batches[-1]
+    if base.scenario is Scenario.SERVER and not args.batch_sizes:
+        first_batch = benchmark.SERVER_MAX_BATCH
     # Plan every layout now: an impossible one is an error before any run starts.
     plans = {layout: _plan(topology, layout, first_batch, base, cpus) for layout in layouts}
     duration = base.duration or DURATION_S
@@ -124,9 +145,9 @@ def main(args: argparse.Namespace) -> int:
     return _sweep(base, list(plans), batches, first_batch, args.grid, duration)
 
 
-def _plan(topology: Topology, layout: Layout, batch: int, base: RunConfig, cpus) -> Plan:
+def _plan(topology: Topology, layout: Layout, batch: int | None, base: RunConfig, cpus) -> Plan:
     try:
-        return plan_instances(topology, layout.instances, layout.threads, batch, base.smt,
+        return plan_instances(topology, layout.instances, layout.threads, batch or 1, base.smt,
                               base.reserve_cores, cpus)
     except PlacementError as exc:
         raise PlacementError(f"--layouts {layout.label()}: {exc}") from None

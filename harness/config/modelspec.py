@@ -28,7 +28,7 @@ class ModelSpec:
     output_name: str | None = None  # None: the model's first output
     output_kind: str = "logits"
     label_offset: int = 0  # subtracted from the model's class index (1 for 1001-class models)
-    num_classes: int = 1000
+    num_classes: int = 1000  # the dataset's classes; a scores output is num_classes + label_offset wide
 
     def __post_init__(self):
         for key, value, allowed in (("layout", self.layout, LAYOUTS),
@@ -52,7 +52,7 @@ PRESETS: dict[str, ModelSpec] = {
     "embedded": ModelSpec(input_name="input", output_name="logits"),
     # MLCommons resnet50_v1.onnx: 1001 classes with background at 0, ArgMax output.
     "mlperf": ModelSpec(input_name="input_tensor:0", output_name="ArgMax:0", output_kind="argmax",
-                        label_offset=1, num_classes=1001),
+                        label_offset=1, num_classes=1000),
     # torchvision-exported classifiers: bilinear resize, [0,1] scaling, ImageNet mean/std.
     "torchvision": ModelSpec(input_name="input", interpolation="bilinear", scale_to_unit=True,
                              mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),

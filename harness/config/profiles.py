@@ -67,7 +67,7 @@ class TunedLayout:
     key: LayoutKey
     instances: int
     threads: int | None  # None: each NUMA node's CPUs split evenly among its instances
-    batch_size: int
+    batch_size: int | None  # None: MultiStream's query shared by the instances
     metric: str  # "samples/s" (Offline) or "p90 ms" (SingleStream)
     value: float
     tuned_at: str  # ISO 8601, UTC
@@ -133,7 +133,7 @@ def write_layout(machine: Machine, layout: TunedLayout, directory: Path) -> tupl
 
 def _layout(entry: dict) -> TunedLayout:
     key = LayoutKey(**{f.name: entry[f.name] for f in fields(LayoutKey)})
-    return TunedLayout(key, entry["instances"], entry.get("threads"), entry["batch_size"],
+    return TunedLayout(key, entry["instances"], entry.get("threads"), entry.get("batch_size"),
                        entry["metric"], entry["value"], entry["tuned_at"], entry["duration_s"])
 
 

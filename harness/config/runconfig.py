@@ -28,15 +28,17 @@ class RunConfig:
     count: int | None = None  # use the first `count` images of the dataset
     instances: int | None = None
     threads: int | None = None
-    batch_size: int | None = None  # None: [batch_size] for the precision (Offline), 1 (SingleStream)
+    # None: [batch_size] for the precision (Offline), 1 (SingleStream), the query's samples shared
+    # by the instances (MultiStream), the most a batch may collect, 8 (Server)
+    batch_size: int | None = None
     calibration_list: str | None = None  # INT8 calibration image names; None: a seeded 500
     cpus: str | None = None  # restrict to these CPUs, e.g. "0-23"
     smt: bool = False
     reserve_cores: int = 0
     quick: bool = False
     duration: float | None = None  # minimum duration in seconds; None: 600 (formal) or quick's
-    target_qps: float | None = None  # Offline expected QPS; None: measured before the run
-    target_latency_ms: float | None = None  # SingleStream expected latency; None: measured
+    target_qps: float | None = None  # Offline expected / Server offered rate; None: measured / searched
+    target_latency_ms: float | None = None  # SingleStream, MultiStream expected latency; None: measured
     output_dir: str = "runs"
     progress: bool = True
     default_batch_sizes: dict = field(default_factory=dict)
@@ -172,11 +174,30 @@ def load_config(config_file: str | None = None, overrides: dict | None = None,
         else:
             values[key] = _check(key, value, f"--{key.replace('_', '-')}")
     cfg = RunConfig(**values, default_batch_sizes=batch_sizes)
+    _check_quick(cfg)
     if cfg.precision in user_batch_sizes:
         chosen.add("batch_size")
     if machine is None:
         return cfg
     return _with_tuned_layout(cfg, chosen, systems or systems_dir(), machine)
+
+
+def _check_quick(cfg: RunConfig) -> None:
+    """--quick is a short smoke run: with a formal run's --duration it would run as long as one
+    and still count for nothing."""
+    if cfg.quick and cfg.duration is not None and cfg.duration >= MIN_DURATION_S:
+        raise ConfigError(f"--quick with --duration {cfg.duration:g}: a quick run is a short smoke test, but "
+                          f"{cfg.duration:g} s is a formal run's length ({MIN_DURATION_S:g} s or more) and would "
+                          f"still be marked non-compliant; drop --quick for a run of compliant length, or give "
+                          f"a --duration under {MIN_DURATION_S:g}")
+
+
+def check_batch_size(cfg: RunConfig) -> None:
+    """A batch size the user chose for a scenario that runs one sample per query would be
+    silently ignored: refuse it instead."""
+    if cfg.scenario.one_sample_per_query and cfg.batch_size not in (None, 1):
+        raise ConfigError(f"--batch-size {cfg.batch_size} cannot apply to {cfg.scenario}: it issues one sample "
+                          "per query and always runs batch 1; drop --batch-size (or batch_size in [run])")
 
 
 def layout_key(cfg: RunConfig) -> LayoutKey:

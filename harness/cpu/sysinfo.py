@@ -37,10 +37,11 @@ def cpu_info(root: Path = Path("/")) -> dict:
     return {"model": model, "isa": [f for f in ISA_FLAGS if f in flags]}
 
 
-def memory_bytes(root: Path = Path("/")) -> int | None:
+def memory_bytes(root: Path = Path("/"), field: str = "MemTotal") -> int | None:
+    """/proc/meminfo's `field` (MemTotal, MemAvailable, ...) in bytes."""
     try:
         for line in (root / "proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -57,9 +58,9 @@ def versions() -> dict:
     return found
 
 
-def os_info() -> dict:
+def os_info(root: Path = Path("/")) -> dict:
     try:
-        release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines()
+        release = dict(line.split("=", 1) for line in (root / "etc/os-release").read_text().splitlines()
                        if "=" in line)
         name = release.get("PRETTY_NAME", "").strip('"')
     except OSError:
@@ -67,8 +68,9 @@ def os_info() -> dict:
     return {"name": name, "kernel": platform.release(), "machine": platform.machine()}
 
 
-def system_info(topology: Topology) -> dict:
-    cpu = cpu_info()
+def system_info(topology: Topology, root: Path = Path("/")) -> dict:
+    """`root`: where proc/ and etc/ are read from (tests give a made-up one)."""
+    cpu = cpu_info(root)
     sockets = len({c.package for c in topology.cores})
     return {
         "cpu_model": cpu["model"],
@@ -79,8 +81,8 @@ def system_info(topology: Topology) -> dict:
         "numa_nodes": [{"id": n.id, "cpus": sorted(n.cpus)} for n in topology.nodes],
         "allowed_cpus": sorted(topology.allowed),
         "topology": topology.describe(),
-        "memory_bytes": memory_bytes(),
-        "os": os_info(),
+        "memory_bytes": memory_bytes(root),
+        "os": os_info(root),
         "hostname": platform.node(),
         "versions": versions(),
         "pid": os.getpid(),

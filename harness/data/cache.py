@@ -14,21 +14,19 @@ that was killed is removed by the next one.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from harness import __version__
 from harness._native import preprocess as _native_preprocess
@@ -36,8 +34,10 @@ from harness.data import preprocess as _preprocess
 from harness.data.imagenet import Dataset
 from harness.data.preprocess import PreprocessParams, decode_image, preprocess_image
 from harness.errors import HarnessError
-from harness.files import atomic_write_json
+from harness.files import atomic_write_json, exclusive
 from harness.lifetime import as_child_of, children_starting
+from harness.progress import bar as progress_bar
+from harness.progress import note
 
 FORMAT_VERSION = 1
 SAMPLES = "samples.npy"
@@ -92,14 +92,6 @@ def _open_complete(final: Path, manifest: dict) -> np.ndarray | None:
     return samples
 
 
-@contextmanager
-def _exclusive(lock: Path):
-    """One build of a cache at a time; the kernel releases the lock if its holder dies."""
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
-
-
 def open_cache(dataset: Dataset, params: PreprocessParams, cache_dir: Path,
                workers: int | None = None, progress: bool = True) -> np.ndarray:
     """The dataset's preprocessed samples as a read-only memory map, built if needed."""
@@ -110,9 +102,12 @@ def open_cache(dataset: Dataset, params: PreprocessParams, cache_dir: Path,
         return samples
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive(final.parent / f".{final.name}.lock"):
+        waiting = f"another harness process is preprocessing this dataset into {final}; waiting for it"
+        with exclusive(final.parent / f".{final.name}.lock", lambda: note(waiting, progress)):
             samples = _open_complete(final, manifest)  # another process built it while we waited
-            if samples is None:
+            if samples is not None:
+                note(f"using the preprocessed cache it built, {final}", progress)
+            else:
                 _build_in_place(final, dataset, params, manifest, workers, progress)
                 samples = np.load(final / SAMPLES, mmap_mode="r")
     except OSError as exc:
@@ -157,28 +152,36 @@ def _build(dataset: Dataset, params: PreprocessParams, path: Path, workers: int 
         os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
     chunks = [(i, list(dataset.files[i:i + CHUNK])) for i in range(0, len(dataset), CHUNK)]
     workers = workers or len(os.sched_getaffinity(0))
-    bar = tqdm(total=len(dataset), desc="preprocessing", unit="img", disable=not progress,
-               leave=False)
+    note(f"preprocessing {len(dataset):,} images ({_size(needed)}) into the cache in {path.parent.parent} with "
+         f"{workers} process{'es' if workers > 1 else ''}; once for this dataset and model spec", progress)
+    started = time.monotonic()
+    bar = progress_bar(progress, total=len(dataset), desc="preprocessing", unit="img")
     try:
         if workers == 1:
             for start, names in chunks:
                 bar.update(_fill(str(path), str(dataset.root), names, start, params))
-            return
-        # spawn: workers must not inherit inference-runtime threads from the parent.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=as_child_of,
-                                 initargs=(os.getpid(),)) as pool:
-            with children_starting():  # submit() starts the workers
-                futures = [pool.submit(_fill, str(path), str(dataset.root), names, start, params)
-                           for start, names in chunks]
-            try:
-                for future in futures:
-                    bar.update(future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        else:
+            _fill_in_pool(path, dataset, params, chunks, workers, bar)
     finally:
         bar.close()
+    note(f"preprocessed {len(dataset):,} images in {time.monotonic() - started:.0f} s", progress)
+
+
+def _fill_in_pool(path: Path, dataset: Dataset, params: PreprocessParams, chunks: list, workers: int,
+                  bar) -> None:
+    # spawn: workers must not inherit inference-runtime threads from the parent.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=as_child_of,
+                             initargs=(os.getpid(),)) as pool:
+        with children_starting():  # submit() starts the workers
+            futures = [pool.submit(_fill, str(path), str(dataset.root), names, start, params)
+                       for start, names in chunks]
+        try:
+            for future in futures:
+                bar.update(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _size(n: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,13 @@ def read_dataset(root: Path, num_classes: int, count: int | None = None,
                            f"validation layout (images plus {VAL_MAP})")
     if not val_map.is_file():
         raise DatasetError(f"{val_map} is missing; a dataset needs a {VAL_MAP} with lines 'file label'")
+    # Windows editors save UTF-8 with a byte-order mark; left in, it would become part of
+    # the first file's name, invisibly.
+    data = val_map.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
-        text = val_map.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = val_map.read_bytes()[:exc.start].count(b"\n") + 1
+        line = data[:exc.start].count(b"\n") + 1
         raise DatasetError(f"{val_map} line {line} is not UTF-8; re-save the file as UTF-8") from None
     files: list[str] = []
     labels: list[int] = []
@@ -73,7 +77,9 @@ def read_dataset(root: Path, num_classes: int, count: int | None = None,
     missing = [f for f in files if not (root / f).is_file()]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise DatasetError(f"{root / missing[0]}{more} listed in {val_map} not found; "
+        first = str(root / missing[0])
+        shown = first if first.isprintable() else repr(first)  # an invisible character, made visible
+        raise DatasetError(f"{shown}{more} listed in {val_map} not found; "
                            "restore the files or remove their lines (indices must not shift silently)")
     return Dataset(root=root, files=tuple(files), labels=np.asarray(labels, dtype=np.int32),
                    synthetic=synthetic)

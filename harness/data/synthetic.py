@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from harness.data.imagenet import VAL_MAP
+from harness.files import exclusive
+from harness.progress import bar, note
 
 SIZES = ((500, 375), (375, 500), (500, 333), (640, 480), (333, 500), (256, 256), (800, 600), (300, 200))
 FORMAT_VERSION = 1
@@ -38,21 +40,36 @@ def _image(rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def make_synthetic_dataset(root: Path, count: int = 1024, seed: int = 0, num_classes: int = 1000) -> Path:
+def make_synthetic_dataset(root: Path, count: int = 1024, seed: int = 0, num_classes: int = 1000,
+                           progress: bool = True) -> Path:
     """Generate `count` JPEGs and val_map.txt under root, unless already complete.
 
     Built in a temporary sibling directory and renamed into place, so an interrupted
-    build never leaves a half dataset that looks complete.
+    build never leaves a half dataset that looks complete. Under a lock: two runs started
+    together build it once. Both would write the same images, but with other mtimes, which
+    key the preprocessed cache, so each would then preprocess its own copy.
     """
     root = Path(root)
     if (root / VAL_MAP).is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
+    waiting = f"another harness process is generating the synthetic dataset {root}; waiting for it"
+    with exclusive(root.parent / f".{root.name}.lock", lambda: note(waiting, progress)):
+        if (root / VAL_MAP).is_file():
+            return root
+        for stale in root.parent.glob(f".{root.name}.build-*"):  # from a build that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+        note(f"generating the synthetic dataset: {count:,} JPEGs into {root}; once per cache", progress)
+        _generate(root, count, seed, num_classes, progress)
+    return root
+
+
+def _generate(root: Path, count: int, seed: int, num_classes: int, progress: bool) -> None:
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.build-"))
     try:
         rng = np.random.default_rng(seed)
         lines = []
-        for i in range(count):
+        for i in bar(progress, iterable=range(count), desc="generating", unit="img"):
             name = f"SYNTH_{i:08d}.JPEG"
             _image(rng).save(tmp / name, quality=int(rng.integers(75, 96)))
             lines.append(f"{name} {int(rng.integers(num_classes))}\n")
@@ -63,7 +80,6 @@ def make_synthetic_dataset(root: Path, count: int = 1024, seed: int = 0, num_cla
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    return root
 
 
 def synthetic_dataset_dir(cache: Path, count: int, seed: int = 0) -> Path:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import traceback
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,17 +33,22 @@ from harness.files import atomic_write_text, new_dir, sha256_file
 from harness.loadgen.child import TestJob
 from harness.loadgen.events import TestOutcome
 from harness.loadgen.inputs import preprocessed_samples, resolve_inputs
-from harness.loadgen.settings import LoadGenSettings
+from harness.loadgen.length import length_line
+from harness.loadgen.server_search import find_server_rate
+from harness.loadgen.settings import LoadGenSettings, mlperf_conf
 from harness.loadgen.supervisor import stall_timeout, supervise
-from harness.models.artifact import ModelArtifact
+from harness.models.artifact import ModelArtifact, check_layout
 from harness.models.quantize import METHOD, quantized_model
 from harness.results.accuracy import top1
 from harness.results.logs import headline, read_detail_log
 from harness.results.runjson import HARNESS_SUT, RunRecord, now
 from harness.results.runstats import write_run_stats
-from harness.terms import SYNTHETIC_WEIGHTS_NOTE
+from harness.terms import MIN_DURATION_S, SYNTHETIC_WEIGHTS_NOTE, Scenario
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Server: the largest batch the SUT may collect across queries; it measures which size fits
+# the latency bound (Intel's CPU harness batches up to 4).
+SERVER_MAX_BATCH = 8
 
 
 class _Stop(BaseException):
@@ -83,46 +89,68 @@ def _plan(cfg: RunConfig) -> Plan:
     topology = read_topology()
     cpus = parse_cpulist(cfg.cpus, "--cpus") if cfg.cpus else None
     instances, threads = cfg.instances, cfg.threads
-    if cfg.scenario.one_sample_per_query and instances is None:
-        instances = 1  # one query at a time: a second instance would only sit idle
-    return plan_instances(topology, instances, threads, cfg.effective_batch_size, smt=cfg.smt,
+    if cfg.scenario.one_query_at_a_time and instances is None:
+        instances = 1  # one query at a time: one instance answers it whole (see bench/server.py)
+    return plan_instances(topology, instances, threads, _batch_size(cfg, instances), smt=cfg.smt,
                           reserve_cores=cfg.reserve_cores, cpus=cpus), topology
+
+
+def _batch_size(cfg: RunConfig, instances: int | None) -> int:
+    """MultiStream: the query's samples shared among the instances; Server: the largest batch
+    the SUT may collect (it measures which size fits the latency bound); else the config's."""
+    if cfg.batch_size is None and cfg.scenario is Scenario.MULTI_STREAM:
+        return -(-_loadgen_settings(cfg, 0).samples_per_query // (instances or 1))
+    if cfg.batch_size is None and cfg.scenario is Scenario.SERVER:
+        return SERVER_MAX_BATCH
+    return cfg.effective_batch_size
+
+
+def _loadgen_settings(cfg: RunConfig, dataset_size: int) -> LoadGenSettings:
+    conf = mlperf_conf(cfg.scenario)
+    return LoadGenSettings(
+        cfg.scenario, cfg.quick, cfg.duration, dataset_size,
+        latency_bound_ms=conf["server_target_latency_ns"] / 1e6 if cfg.scenario is Scenario.SERVER else None,
+        samples_per_query=conf["multi_stream_samples_per_query"] if cfg.scenario is Scenario.MULTI_STREAM else 1)
 
 
 def run_benchmark(cfg: RunConfig, stall_timeout_s: float | None = None, audit_config: Path | None = None,
                   sut_class: str | None = None, echo=print) -> dict:
     """Run one test; return run.json's content. Raises RunFailed if it did not complete,
     RunInterrupted on SIGINT or SIGTERM. `stall_timeout_s` None: stall_timeout().
-    `sut_class` "module:Class" replaces the harness's SUT (tests inject faulty ones)."""
+    `sut_class` "module:Class" replaces the harness's SUT (tests inject faulty ones).
+
+    A Server performance run without a target rate first searches for the highest VALID
+    rate in short runs (harness.loadgen.server_search), then runs at it."""
     stall_timeout_s = stall_timeout_s or stall_timeout()
     with _stop_on_signals():
-        return _run(cfg, stall_timeout_s, audit_config, sut_class, echo)
+        if cfg.scenario.batches_across_queries and cfg.target_qps is None and cfg.mode == "performance":
+            search = find_server_rate(
+                cfg, lambda step: _run(step, stall_timeout_s, None, sut_class, lambda *_: None, {}), echo)
+            cfg = replace(cfg, target_qps=search.rate)
+            return _run(cfg, stall_timeout_s, audit_config, sut_class, echo, {"server_search": search.to_json()})
+        return _run(cfg, stall_timeout_s, audit_config, sut_class, echo, {})
 
 
 def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_class: str | None,
-         echo) -> dict:
+         echo, extra: dict) -> dict:
     inputs = resolve_inputs(cfg)
     artifact, dataset, spec = inputs.artifact, inputs.dataset, inputs.artifact.spec
     plan, topology = _plan(cfg)
+    check_layout(artifact, plan.instances)
     run_dir = new_run_dir(cfg, artifact.name)
     record = RunRecord.create(
         run_dir, harness_version=__version__, status="preparing", run_id=run_dir.name, started=now(),
-        **{
-        "config": cfg.to_json(), "model": artifact.to_json(), "dataset": dataset.to_json(),
-        "placement": {"description": plan.description,
-                      "instances": [vars(i) for i in plan.instances],
-                      "reserved_cpus": list(plan.reserved_cpus)},
-        "system": system_info(topology),
-        "compliant_length": cfg.compliant_length,
-        "sut_class": sut_class or HARNESS_SUT,
-        "notes": [SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [],
-    })
+        config=cfg.to_json(), model=artifact.to_json(), dataset=dataset.to_json(),
+        placement={"description": plan.description, "instances": [vars(i) for i in plan.instances],
+                   "reserved_cpus": list(plan.reserved_cpus)},
+        system=system_info(topology), compliant_length=cfg.compliant_length, sut_class=sut_class or HARNESS_SUT,
+        notes=[SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [], **extra)
     try:  # from here on, whatever stops the run, run.json says FAILED and why
         if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
             audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
         echo(f"run {run_dir}")
         echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
-        echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}")
+        echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}, {_length_words(cfg)}")
         samples = preprocessed_samples(inputs, cfg.progress)
         choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
         model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
@@ -136,11 +164,12 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
             raise RunFailed(f"{cause}; nothing was measured ({run_dir})")
         job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
                       samples_path=samples.filename, instances=plan.instances,
-                      loadgen=LoadGenSettings(cfg.scenario, cfg.quick, cfg.duration, len(dataset)),
+                      loadgen=_loadgen_settings(cfg, len(dataset)),
                       target=getattr(cfg, cfg.scenario.target_key),
                       audit_config=audit_config, sut_class=sut_class)
         record.update(status="running")
-        outcome = supervise(job, record, stall_timeout_s, cfg.progress, f"{cfg.scenario} {cfg.mode}")
+        outcome = supervise(job, record, stall_timeout_s, cfg.progress, f"{cfg.scenario} {cfg.mode}",
+                            lambda target: echo(length_line(job.loadgen, target, calibrated=job.target is None)))
         if outcome.failure is not None:
             record.fail(outcome.failure.cause, outcome.failure.detail)
             raise RunFailed(f"run FAILED: {outcome.failure.cause}; logs kept in {run_dir}")
@@ -156,6 +185,13 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
             record.fail(one_line(exc), None if isinstance(exc, HarnessError) else traceback.format_exc())
         raise
     return record.data
+
+
+def _length_words(cfg: RunConfig) -> str:
+    """The run's length as the user chose it, before anything is measured."""
+    if cfg.compliant_length:
+        return f"formal length (at least {MIN_DURATION_S / 60:.0f} min; --quick for a smoke test of seconds)"
+    return "quick (not compliant)" if cfg.quick else f"--duration {cfg.duration:g} s (not compliant)"
 
 
 def _model_for_precision(cfg: RunConfig, artifact: ModelArtifact, dataset, samples) -> tuple[str, dict | None]:

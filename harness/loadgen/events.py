@@ -20,6 +20,20 @@ class Calibrated:
 
 
 @dataclass(frozen=True)
+class ServerBatching:
+    """How the Server SUT batches queries, chosen from the batch times measured before the test."""
+
+    batch: int  # the most queries one batch holds
+    collect_ms: float  # how long a batch waits for more queries after its first arrived
+    capacity: float  # samples/s all instances sustain at that batch
+    batch_ms: dict  # measured time of one batch, by batch size
+
+    def to_json(self) -> dict:
+        return {"batch": self.batch, "collect_ms": self.collect_ms, "capacity": self.capacity,
+                "batch_ms": {str(k): v for k, v in self.batch_ms.items()}}
+
+
+@dataclass(frozen=True)
 class Progress:
     samples: int  # completed so far
 
@@ -42,7 +56,7 @@ class Done:
     samples: int  # answered in the whole test
 
 
-ChildEvent = Providers | Calibrated | Progress | ThreadsObserved | Failed | Done
+ChildEvent = Providers | Calibrated | ServerBatching | Progress | ThreadsObserved | Failed | Done
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class Inputs:
 def resolve_inputs(cfg: RunConfig) -> Inputs:
     """Validate the model and dataset (fast: no preprocessing yet)."""
     preset = cfg.preset or ("embedded" if cfg.model == "resnet50" else "mlperf")
-    artifact = resolve_model(cfg.model, spec_from(preset, cfg.model_spec))
+    artifact = resolve_model(cfg.model, spec_from(preset, cfg.model_spec), cfg.progress)
     return Inputs(artifact, _dataset(cfg, artifact.spec.num_classes))
 
 
@@ -38,7 +38,7 @@ def _dataset(cfg: RunConfig, num_classes: int) -> Dataset:
         return read_dataset(Path(cfg.dataset), num_classes, cfg.count)
     count = cfg.count or SYNTHETIC_COUNT
     root = make_synthetic_dataset(synthetic_dataset_dir(cache_root(), count), count=count,
-                                  num_classes=num_classes)
+                                  num_classes=num_classes, progress=cfg.progress)
     return read_dataset(root, num_classes, count, synthetic=True)
 
 

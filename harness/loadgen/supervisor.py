@@ -14,12 +14,20 @@ import queue
 import signal
 import time
 
-from tqdm import tqdm
-
 from harness.errors import ConfigError
 from harness.lifetime import children_starting
 from harness.loadgen.child import TestJob, run_test
-from harness.loadgen.events import Calibrated, Done, Failed, Progress, Providers, TestOutcome, ThreadsObserved
+from harness.loadgen.events import (
+    Calibrated,
+    Done,
+    Failed,
+    Progress,
+    Providers,
+    ServerBatching,
+    TestOutcome,
+    ThreadsObserved,
+)
+from harness.progress import bar as progress_bar
 from harness.results.runjson import RunRecord
 
 STALL_TIMEOUT_S = 300.0  # no completed sample for this long after calibration: a hang
@@ -41,9 +49,10 @@ def stall_timeout() -> float:
 
 
 def supervise(job: TestJob, record: RunRecord, stall_timeout_s: float, progress: bool,
-              label: str) -> TestOutcome:
+              label: str, on_calibrated=None) -> TestOutcome:
     """Run the child to completion and say how it ended. The providers and the calibrated
-    target go into run.json as soon as the child reports them.
+    target go into run.json as soon as the child reports them; `on_calibrated(target)` is
+    called then, as the timed test starts.
 
     The child is ended on the way out whatever happened, SIGINT and SIGTERM (raised here
     as exceptions by the caller's handlers) included.
@@ -74,9 +83,13 @@ def supervise(job: TestJob, record: RunRecord, stall_timeout_s: float, progress:
                     return TestOutcome(event, samples, threads)
                 case Providers(names):
                     record.update(providers=list(names))
+                case ServerBatching():
+                    record.update(server_batching=event.to_json())
                 case Calibrated(target):
                     record.update(calibrated_target=target)
-                    bar = tqdm(desc=label, unit="sample", disable=not progress, leave=False)
+                    if on_calibrated is not None:
+                        on_calibrated(target)
+                    bar = progress_bar(progress, desc=label, unit="sample")
                     last_change = time.monotonic()
                 case ThreadsObserved(observed):
                     threads = observed

@@ -3,11 +3,16 @@
 LoadGen's issue callback splits each query into batches of at most `batch_size`
 samples and puts them on one shared queue; every instance's worker takes the next
 batch when it is free, so faster instances simply serve more. The same SUT serves
-Offline (one large query) and SingleStream (one sample per query).
+every scenario: Offline (one large query), MultiStream (a query of 8 samples: one batch,
+or split across instances), SingleStream and Server (one sample per query).
 
-SingleStream is the exception: with one instance and batch 1, the query is answered
-on LoadGen's issue thread itself, as MLPerf's reference runner does, because a hand-off
-to a worker thread adds its wake-up to every measured latency.
+Server queries arrive one sample at a time (Poisson), so the SUT batches across queries:
+a worker that takes a query keeps collecting until its batch is full or `collect_s` has
+passed since the first query it holds arrived, then runs the batch.
+
+With one instance and queries that fit one batch (SingleStream, MultiStream with one
+instance), the query is answered on LoadGen's issue thread itself, as MLPerf's reference
+runner does, because a hand-off to a worker thread adds its wake-up to every latency.
 
 Per batch a worker gathers the samples from its NUMA node's copy of the loaded set
 into its engine's bound input, runs the engine, writes float32 labels into its
@@ -35,7 +40,8 @@ from harness.loadgen.qsl import SampleStore
 
 @dataclass
 class Timeline:
-    """One row per batch: when its query was issued, when it completed, how many samples."""
+    """One row per part of a query answered by one batch: when the query was issued, when the
+    batch completed, how many of the query's samples it held."""
 
     rows: list[tuple[int, int, int]] = field(default_factory=list)
 
@@ -70,14 +76,45 @@ class Worker(threading.Thread):
         self.take_current_thread()
         while (item := self.work.get()) is not None:
             try:
-                self.serve(*item)
+                if self.collect_s is None:
+                    self.serve(*item)
+                elif not self.serve_collected(item):
+                    return
             except BaseException as exc:  # LoadGen would wait forever for these samples
                 self.on_error(self.name, exc)
                 return
 
+    collect_s: float | None = None  # Server: how long a batch waits for more queries
+    batch_limit = 0  # Server: the most samples a collected batch holds
+
     def serve(self, ids: np.ndarray, indices: np.ndarray, issued_ns: int) -> None:
         self.infer(indices)
         self.respond(ids, len(ids), issued_ns)
+
+    def serve_collected(self, first: tuple) -> bool:
+        """Collect queries after `first` until the batch is full or collect_s has passed since
+        `first` arrived, run them as one batch. False when the SUT is stopping."""
+        items, n = [first], len(first[0])
+        deadline = first[2] + self.collect_s * 1e9
+        stopping = False
+        while n < self.batch_limit:
+            wait = (deadline - time.monotonic_ns()) / 1e9
+            try:
+                item = self.work.get(timeout=wait) if wait > 0 else self.work.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stopping = True
+                break
+            items.append(item)
+            n += len(item[0])
+        indices = np.concatenate([item[1] for item in items])
+        self.infer(indices)
+        completed_ns = time.monotonic_ns()
+        complete(np.concatenate([item[0] for item in items]), self.responses.ctypes.data, n)
+        self.timeline.rows.extend((issued, completed_ns, len(ids)) for ids, _, issued in items)
+        self.samples_done += n
+        return not stopping
 
     def infer(self, indices: np.ndarray) -> None:
         """Labels of the samples `indices` into responses[:len(indices)]."""
@@ -97,13 +134,19 @@ class SUT:
     worker_class: type[Worker] = Worker
 
     def __init__(self, engines: list[Engine], instances: tuple[Instance, ...], store: SampleStore,
-                 batch_size: int, on_error: Callable[[str, BaseException], None]):
+                 batch_size: int, on_error: Callable[[str, BaseException], None],
+                 collect_s: float | None = None, inline: bool = False):
+        """`collect_s` None: each query is split into batches on its own (Offline,
+        SingleStream, MultiStream); a number: queries are batched together (Server).
+        `inline`: one instance answers each query, whole, on LoadGen's issue thread."""
         self.batch_size = batch_size
         self.work: queue.SimpleQueue = queue.SimpleQueue()
         self.timeline = Timeline()
         self.workers = [self.worker_class(i, e, inst, store, self.work, self.timeline, on_error)
                         for i, (e, inst) in enumerate(zip(engines, instances))]
-        self.inline = batch_size == 1 and len(self.workers) == 1
+        for worker in self.workers:
+            worker.collect_s, worker.batch_limit = collect_s, batch_size
+        self.inline = inline
         self.on_error = on_error
         self._issue_thread_taken = False
 

@@ -7,6 +7,7 @@ from harness.report.cells import compliance_badge, validity_badge
 from harness.report.disclosure import disclosure_section
 from harness.report.document import Badge, Callout, Card, Cards, Document, Image, Paragraph, Section, Table
 from harness.report.inputs import Planned, ReportInput, RunView
+from harness.report.scenarios import scenarios_section
 from harness.results.format import interval, latency, milliseconds, rate
 from harness.results.runstats import AGREEMENT_MEANING, LATENCY_MEANING
 from harness.terms import MIN_DURATION_S, PRECISIONS, SYNTHETIC_WEIGHTS_NOTE, Scenario
@@ -31,7 +32,8 @@ METHOD = (
 
 def status_badge(planned: Planned) -> Badge:
     word = planned.status.split(":")[0]
-    return Badge(word.upper(), {"completed": "good", "skipped": "warn"}.get(word, "bad"))
+    return Badge(word.upper(), {"completed": "good", "skipped": "warn", "running": "warn",
+                                "pending": "warn"}.get(word, "bad"))
 
 
 def _precisions(inp: ReportInput) -> list[str]:
@@ -40,10 +42,13 @@ def _precisions(inp: ReportInput) -> list[str]:
 
 
 def _cell(inp: ReportInput, precision: str, scenario: str) -> Planned | None:
-    """The run a headline figure shows: the first performance run of the cell (a formal run's
-    directory holds its accuracy and compliance runs too)."""
+    """The run a headline figure shows: the newest completed performance run of the cell, else
+    its first performance run. A formal run's directory holds its accuracy and compliance runs
+    too; a directory of runs may hold failed tries beside the runs that completed."""
     matches = [p for p in inp.planned if p.precision == precision and p.scenario == scenario]
-    return next((p for p in matches if p.run is None or p.run.kind == "performance"), next(iter(matches), None))
+    performance = [p for p in matches if p.run is None or p.run.kind == "performance"]
+    completed = [p for p in performance if p.run is not None and p.run.completed]
+    return (completed or performance or matches or [None])[-1 if completed else 0]
 
 
 def _headline_value(planned: Planned | None) -> float | None:
@@ -117,14 +122,42 @@ def _callouts(inp: ReportInput) -> list[Callout]:
     if invalid:
         notes.append(Callout("bad", "INVALID runs", "LoadGen marked " + ", ".join(
             f"{r.precision} {r.scenario} {r.kind}" for r in invalid) + " INVALID; see each run's LoadGen settings."))
+    notes += _shown_of_several(inp)
     for p in inp.planned:
-        if p.status.startswith(("skipped", "failed")):
+        name = f"{p.precision} {p.scenario}" + (f" ({p.run.run_id})" if p.run and inp.kind != "sweep" else "")
+        if p.status.startswith(("skipped", "failed", "abandoned")):
             kind, _, reason = p.status.partition(":")
-            notes.append(Callout("warn" if kind == "skipped" else "bad", f"{p.precision} {p.scenario} {kind}",
-                                 reason.strip() or kind))
+            notes.append(Callout("warn" if kind == "skipped" else "bad", f"{name} {kind}", reason.strip() or kind))
         elif p.status in ("pending", "running"):
-            notes.append(Callout("warn", f"{p.precision} {p.scenario} not run",
-                                 f"status {p.status}: resume the sweep to run it"))
+            notes.append(Callout("warn", f"{name} {p.status}", _unfinished(inp, p)))
+    return notes
+
+
+def _unfinished(inp: ReportInput, planned: Planned) -> str:
+    """What to do about a run that has no result yet."""
+    if inp.kind == "sweep":
+        if planned.status == "pending":
+            return f"not run yet: harness sweep --resume {inp.path} runs it"
+        return (f"the sweep is running it, or stopped during it: then harness sweep --resume {inp.path} "
+                "runs it again")
+    process = (planned.run.record.get("process") or {}) if planned.run else {}
+    where = f" (process {process['pid']} on {process.get('host')})" if process.get("pid") else ""
+    return f"still {planned.status}{where}: no result yet; report again once it has finished"
+
+
+def _shown_of_several(inp: ReportInput) -> list[Callout]:
+    """Which run the headline shows where a directory holds several of one precision and scenario."""
+    notes = []
+    for precision in _precisions(inp):
+        for scenario in dict.fromkeys(p.scenario for p in inp.planned):
+            shown = _cell(inp, precision, scenario)
+            tries = [p for p in inp.planned if p.precision == precision and p.scenario == scenario
+                     and p.run is not None and p.run.kind == "performance"]
+            if len(tries) > 1 and shown is not None and shown.run is not None:
+                done = sum(p.run.completed for p in tries)
+                notes.append(Callout("info", f"{precision} {scenario}: {len(tries)} performance runs",
+                                     f"{done} completed; the headline shows {shown.run.run_id}"
+                                     + (", the newest that completed" if shown.run.completed else "")))
     return notes
 
 
@@ -195,8 +228,8 @@ def _run_figure(run: RunView, number: str) -> Image:
         latencies_ns=run.latencies_ns, samples=run.samples,
         completions_ns=run.completions_ns, p50_ns=_percentile(run, "p50")["value_ns"], p90_ns=p90["value_ns"],
         p90_ci_ns=(p90["ci_low_ns"], p90["ci_high_ns"]),
-        latency_label="query latency" if run.scenario.one_sample_per_query else "completion since issue",
-        log_x=run.scenario.one_sample_per_query and spread > LOG_SPREAD,
+        latency_label="completion since issue" if run.scenario is Scenario.OFFLINE else "query latency",
+        log_x=run.scenario is not Scenario.OFFLINE and spread > LOG_SPREAD,
         colour=charts.PRECISION_COLOURS.get(run.precision, charts.OTHER_COLOUR),
         rates=tuple(series["rates"]) if series else None, bin_s=series["bin_s"] if series else None,
         warmup_s=steady["warmup_s"] if steady else None, cooldown_s=steady["cooldown_s"] if steady else None,
@@ -279,13 +312,14 @@ def build_document(inp: ReportInput) -> Document:
     if any(r.invalid for r in inp.completed):
         badges.append(Badge("INVALID runs", "bad"))
     when = f" · {inp.created}" if inp.created else ""
-    kind = {"sweep": "sweep", "run": "run", "runs": "runs in"}[inp.kind]
+    kind = {"sweep": "sweep", "formal": "formal run", "run": "run", "runs": "runs in"}[inp.kind]
     return Document(
         title=f"{model} on {system.get('cpu_model', 'an unknown CPU')}",
         subtitle=f"{kind} {inp.path.name}{when} · harness {runs[0].record.get('harness_version', '?') if runs else '?'}",
         badges=tuple(badges),
         sections=(_headline(inp),
                   Section("figures", "The study's figures", (_throughput_figure(inp), _latency_figure(inp))),
+                  *filter(None, [scenarios_section(inp)]),
                   _runs_section(inp), disclosure_section(inp),
                   Section("method", "Method", tuple(Paragraph((m,)) for m in METHOD))),
     )

@@ -31,8 +31,17 @@ def precision_proof(run: RunView):
     source = proof.get("source", "")
     lines = [f"\n{source}" + (f": {details}" if details else "")] if source or details else []
     if hint:
-        lines.append(f"\nOpenVINO inference precision hint: {hint}")
+        lines.append(f"\nOpenVINO inference precision hint: {hint}" + _hint_scope(proof.get("requested"), hint))
     return (f"{reported} ", verdict, *lines)
+
+
+def _hint_scope(requested: str | None, hint: str) -> str:
+    """Why an INT8 run's hint names a float type: the QDQ graph itself sets int8 where it
+    quantized; the hint only governs the layers it left in floating point."""
+    if requested != "int8" or hint in ("i8", "u8", "int8"):
+        return ""
+    return (" (the QDQ model's quantize/dequantize pairs make its convolutions int8; the hint sets "
+            "only the precision of the layers left in floating point)")
 
 
 def engine_choice(run: RunView) -> str:

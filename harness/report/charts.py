@@ -27,8 +27,12 @@ STYLE = {
     "xtick.color": MUTED, "ytick.color": MUTED, "text.color": INK, "legend.frameon": False,
     "savefig.dpi": 110,
 }
+HISTOGRAM_BINS = 59
 CDF_POINTS = 2000  # a CDF of a million latencies drawn through this many quantiles looks the same
 MIN_SLOTS = 3  # a lone bar stays bar-shaped: the axis always has room for three
+MARKER_AREA = 30  # the early-stopping triangle, in points squared
+MARKER_SHIFT = 0.16  # the triangle's x beside its bar's centre, in bar slots
+LABEL_GAP_PT = 8  # a bar's value label above its highest mark: clears the triangle's half height
 
 
 @dataclass(frozen=True)
@@ -63,49 +67,55 @@ def _png(fig: Figure) -> bytes:
 
 def precision_bars(chart: BarChart, bars: list[Bar]) -> bytes:
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(6.4, 3.9))
-        ax = fig.add_subplot()
-        ax.set_title(chart.title, loc="left")
-        pad = max(0.0, (MIN_SLOTS - len(bars)) / 2)
-        ax.set_xlim(-0.6 - pad, len(bars) - 0.4 + pad)
-        ax.set_xticks(range(len(bars)), [f"{b.label.upper()}\n{b.note}" if b.note else b.label.upper() for b in bars])
-        if all(b.value is None for b in bars):
-            ax.set_yticks([])
-            ax.text(0.5, 0.5, "no completed run in this scenario", transform=ax.transAxes, ha="center",
-                    color=MUTED)
-            return _png(fig)
-        x = np.arange(len(bars))
-        heights = [(b.value or 0) / chart.scale for b in bars]
-        ax.bar(x, heights, width=0.6, color=[PRECISION_COLOURS.get(b.label, OTHER_COLOUR) for b in bars],
-               label=chart.bar_label, zorder=2)
-        # Each bar's label sits above the highest thing drawn at its x, whiskers included.
-        tops = [max([(v or 0) / chart.scale for v in (b.value, b.point, b.marker)]
-                    + [(b.ci[1] or 0) / chart.scale if b.ci else 0]) for b in bars]
-        top = max(tops + [1e-12])
-        for i, b in enumerate(bars):
-            if b.value is None:
-                ax.text(i, top * 0.03, "no result", ha="center", va="bottom", color=MUTED, fontsize=9)
-            else:
-                ax.text(i, tops[i] + top * 0.03, chart.show(b.value / chart.scale),
-                        ha="center", va="bottom", fontweight="bold", fontsize=10)
-        with_point = [(i, b) for i, b in enumerate(bars) if b.point is not None]
-        if with_point:
-            idx = np.array([i for i, _ in with_point], dtype=float)
-            points = np.array([b.point for _, b in with_point]) / chart.scale
-            low = np.array([(b.ci[0] if b.ci and b.ci[0] is not None else b.point) for _, b in with_point])
-            high = np.array([(b.ci[1] if b.ci and b.ci[1] is not None else b.point) for _, b in with_point])
-            ax.errorbar(idx, points, yerr=np.vstack([points - low / chart.scale, high / chart.scale - points]), fmt="o",
-                        color=INK, markersize=4, capsize=5, elinewidth=1.3, label=chart.point_label, zorder=3)
-        markers = [(i, b.marker) for i, b in enumerate(bars) if b.marker is not None]
-        if markers:
-            ax.scatter([i for i, _ in markers], [m / chart.scale for _, m in markers], marker="v",
-                       color=MUTED, s=30, label=chart.marker_label, zorder=4)
-        ax.set_ylim(0, top * 1.25)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
-        ax.set_ylabel(chart.ylabel)
-        # Below the axes: inside, it would cover a bar's label whichever corner it took.
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=8)
-        return _png(fig)
+        return _png(precision_bars_figure(chart, bars))
+
+
+def precision_bars_figure(chart: BarChart, bars: list[Bar]) -> Figure:
+    """The by-precision figure; call it inside matplotlib.rc_context(STYLE)."""
+    fig = Figure(figsize=(6.4, 3.9))
+    ax = fig.add_subplot()
+    ax.set_title(chart.title, loc="left")
+    pad = max(0.0, (MIN_SLOTS - len(bars)) / 2)
+    ax.set_xlim(-0.6 - pad, len(bars) - 0.4 + pad)
+    ax.set_xticks(range(len(bars)), [f"{b.label.upper()}\n{b.note}" if b.note else b.label.upper() for b in bars])
+    if all(b.value is None for b in bars):
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, "no completed run in this scenario", transform=ax.transAxes, ha="center",
+                color=MUTED)
+        return fig
+    x = np.arange(len(bars))
+    heights = [(b.value or 0) / chart.scale for b in bars]
+    ax.bar(x, heights, width=0.6, color=[PRECISION_COLOURS.get(b.label, OTHER_COLOUR) for b in bars],
+           label=chart.bar_label, zorder=2)
+    # Each bar's label sits above the highest thing drawn at its x, whiskers included, by a gap
+    # in points: one in data units shrinks with the axis and let markers and caps touch it.
+    tops = [max([(v or 0) / chart.scale for v in (b.value, b.point, b.marker)]
+                + [(b.ci[1] or 0) / chart.scale if b.ci else 0]) for b in bars]
+    top = max(tops + [1e-12])
+    for i, b in enumerate(bars):
+        if b.value is None:
+            ax.text(i, top * 0.03, "no result", ha="center", va="bottom", color=MUTED, fontsize=9)
+        else:
+            ax.annotate(chart.show(b.value / chart.scale), (i, tops[i]), xytext=(0, LABEL_GAP_PT),
+                        textcoords="offset points", ha="center", va="bottom", fontweight="bold", fontsize=10)
+    with_point = [(i, b) for i, b in enumerate(bars) if b.point is not None]
+    if with_point:
+        idx = np.array([i for i, _ in with_point], dtype=float)
+        points = np.array([b.point for _, b in with_point]) / chart.scale
+        low = np.array([(b.ci[0] if b.ci and b.ci[0] is not None else b.point) for _, b in with_point])
+        high = np.array([(b.ci[1] if b.ci and b.ci[1] is not None else b.point) for _, b in with_point])
+        ax.errorbar(idx, points, yerr=np.vstack([points - low / chart.scale, high / chart.scale - points]), fmt="o",
+                    color=INK, markersize=4, capsize=5, elinewidth=1.3, label=chart.point_label, zorder=3)
+    markers = [(i, b.marker) for i, b in enumerate(bars) if b.marker is not None]
+    if markers:  # beside the whisker, which it would hide where the two values are close
+        ax.scatter([i + MARKER_SHIFT for i, _ in markers], [m / chart.scale for _, m in markers], marker="v",
+                   color=MUTED, s=MARKER_AREA, label=chart.marker_label, zorder=4)
+    ax.set_ylim(0, top * 1.25)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
+    ax.set_ylabel(chart.ylabel)
+    # Below the axes: inside, it would cover a bar's label whichever corner it took.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=8)
+    return fig
 
 
 @dataclass(frozen=True)
@@ -141,30 +151,53 @@ def _log_x(ax) -> None:
 
 
 def run_panels(p: RunPanels) -> bytes:
+    with matplotlib.rc_context(STYLE):
+        return _png(run_panels_figure(p))
+
+
+def run_panels_figure(p: RunPanels) -> Figure:
+    """The per-run figure; call it inside matplotlib.rc_context(STYLE)."""
     scale, unit = _latency_unit(p.latencies_ns)
     values = p.latencies_ns / scale
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(13, 3.5))
-        hist, cdf, rate = fig.subplots(1, 3, gridspec_kw={"wspace": 0.28})
-        _histogram(hist, values, p, scale, unit)
-        _cdf(cdf, values, p, scale, unit)
-        _throughput(rate, p)
-        return _png(fig)
+    fig = Figure(figsize=(13, 3.5))
+    hist, cdf, rate = fig.subplots(1, 3, gridspec_kw={"wspace": 0.28})
+    _histogram(hist, values, p, scale, unit)
+    _cdf(cdf, values, p, scale, unit)
+    _throughput(rate, p)
+    return fig
+
+
+def histogram_bins(values: np.ndarray, log: bool) -> np.ndarray:
+    """HISTOGRAM_BINS bins over the values.
+
+    Fewer values than bins (an Offline run of a few batches, one in a quick run) each get a
+    bar centred on the value: edges at the extremes put the last value on its bar's right
+    edge, under the p90 line drawn there, and a lone value beside its bar. Many values get
+    edges at the extremes, so that the first and last bars cover a whole bin of data.
+    """
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return np.array([low * 0.99, low * 1.01])
+    low = max(low, 1e-9) if log else low
+    half = 0.5 if len(values) < HISTOGRAM_BINS else 0.0  # of a bin, beyond each extreme
+    if log:
+        step = (high / low) ** (1 / (HISTOGRAM_BINS - 2 * half))
+        return np.geomspace(low / step ** half, high * step ** half, HISTOGRAM_BINS + 1)
+    step = (high - low) / (HISTOGRAM_BINS - 2 * half)
+    return np.linspace(low - half * step, high + half * step, HISTOGRAM_BINS + 1)
 
 
 def _histogram(ax, values: np.ndarray, p: RunPanels, scale: float, unit: str) -> None:
-    low, high = float(values.min()), float(values.max())
+    bins = histogram_bins(values, p.log_x)
     if p.log_x:
-        bins = np.geomspace(max(low, 1e-9), high, 60)
         _log_x(ax)
     else:
-        # One batch (a quick Offline run) is one value: give it a visible width around itself.
-        bins = np.linspace(low, high, 60) if high > low else np.linspace(low * 0.99, low * 1.01, 3)
         ax.ticklabel_format(axis="x", useOffset=False)
     ax.hist(values, bins=bins, weights=p.samples, color=p.colour, alpha=0.85, zorder=2)
-    for ns, name in ((p.p50_ns, "p50"), (p.p90_ns, "p90")):
+    # p50 named left of its line, p90 right of its own: close lines would print one over the other.
+    for ns, name, side in ((p.p50_ns, "p50", "right"), (p.p90_ns, "p90", "left")):
         ax.axvline(ns / scale, color=INK, linewidth=1, linestyle="--" if name == "p50" else "-", zorder=3)
-        ax.text(ns / scale, 1.0, f" {name}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+        ax.text(ns / scale, 1.0, f" {name} ", transform=ax.get_xaxis_transform(), va="top", ha=side, fontsize=8)
     ax.set_xlabel(f"{p.latency_label} ({unit})")
     ax.set_ylabel("samples")
     ax.set_title("Latency histogram", loc="left")
@@ -205,7 +238,8 @@ def _throughput(ax, p: RunPanels) -> None:
                 transform=ax.transAxes, va="top", fontsize=8, color=MUTED)
         return
     edges = np.arange(len(p.rates) + 1) * p.bin_s
-    ax.stairs(p.rates, edges, color=p.colour, linewidth=1.6, zorder=2)
+    # No baseline: stairs would drop to 0 at both ends, which reads as a stall at the start and end.
+    ax.stairs(p.rates, edges, baseline=None, color=p.colour, linewidth=1.6, zorder=2)
     total = len(p.rates) * p.bin_s
     if p.warmup_s:
         ax.axvspan(0, p.warmup_s, color=MUTED, alpha=0.12, label="warm-up", zorder=1)
@@ -220,4 +254,5 @@ def _throughput(ax, p: RunPanels) -> None:
     ax.set_ylim(0, max(p.rates) * 1.15 if max(p.rates) > 0 else 1)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
     ax.set_ylabel(f"samples/s (bins of {p.bin_s:g} s)")
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a run too short for a steady state has nothing to name
+        ax.legend(loc="lower right", fontsize=8)

@@ -1,8 +1,9 @@
 """Is run B faster or slower than run A, and is the difference real?
 
-SingleStream runs are compared on their per-query latencies (the p90 that is the
-scenario's metric, and the median); Offline runs on their steady-state throughput per
-time bin, both bins of one width so that the rates are alike. The tests are
+SingleStream and MultiStream runs are compared on their per-query latencies (the p90 or
+p99 that is the scenario's metric, and the median); Offline runs on their steady-state
+throughput per time bin, both bins of one width so that the rates are alike; Server runs
+on both: the p99 its bound is stated at, and the throughput. The tests are
 harness.results.stats's: Mann–Whitney U with a bootstrap interval of the ratio B/A.
 """
 
@@ -17,9 +18,9 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.results import comparison, throughput
 from harness.results.format import latency
+from harness.results.runjson import ABANDONED, UNFINISHED
 from harness.results.runstats import RunDataError, bin_width, completions_of, latencies_of, steady_rates, throughput_of
 from harness.results.runview import RunView, read_run
-from harness.terms import Scenario
 
 # Conventional bands for the rank-biserial correlation |r| (Cohen's small/medium/large).
 EFFECT_WORDS = ((0.1, "negligible"), (0.3, "small"), (0.5, "medium"), (1.01, "large"))
@@ -58,8 +59,15 @@ def smallest_p_value(n_a: int, n_b: int) -> float:
 
 def load_run(path: Path) -> RunView:
     run = read_run(path)
+    status = run.record.get("status")
+    if status in UNFINISHED:
+        process = run.record.get("process") or {}
+        where = f" (process {process['pid']} on {process.get('host')})" if process.get("pid") else ""
+        raise RunDataError(f"{path} is still {status}{where}; compare it once it has finished")
+    if status == ABANDONED:
+        raise RunDataError(f"{path} was abandoned: {run.record['failure']}; compare completed runs")
     if not run.completed:
-        raise RunDataError(f"{path} did not complete (status {run.record.get('status')!r}); compare completed runs")
+        raise RunDataError(f"{path} did not complete (status {status!r}); compare completed runs")
     return run
 
 
@@ -77,9 +85,10 @@ def check_comparable(a: RunView, b: RunView) -> None:
     model_a, model_b = a.record["config"]["model"], b.record["config"]["model"]
     if model_a != model_b:
         raise NotComparable(f"A ran model {model_a} and B ran {model_b}; --force compares them anyway")
-    if a.precision == b.precision and a.record["model"]["sha256"] != b.record["model"]["sha256"]:
-        raise NotComparable(f"model {model_a} changed between the runs (sha256 {a.record['model']['sha256'][:12]} "
-                            f"vs {b.record['model']['sha256'][:12]}); --force compares them anyway")
+    sha_a, sha_b = (r.record.get("model", {}).get("sha256", "unknown") for r in (a, b))
+    if a.precision == b.precision and sha_a != sha_b:
+        raise NotComparable(f"model {model_a} changed between the runs (sha256 {sha_a[:12]} vs {sha_b[:12]}); "
+                            "--force compares them anyway")
 
 
 def differences(a: RunView, b: RunView) -> list[str]:
@@ -87,9 +96,9 @@ def differences(a: RunView, b: RunView) -> list[str]:
     found = []
     for name, get in (("precision", lambda r: r.precision),
                       ("execution providers", lambda r: ", ".join(r.record.get("providers", [])) or "unknown"),
-                      ("placement", lambda r: r.record["placement"]["description"]),
-                      ("CPU", lambda r: r.record["system"]["cpu_model"]),
-                      ("host", lambda r: r.record["system"].get("hostname")),
+                      ("placement", lambda r: r.record.get("placement", {}).get("description")),
+                      ("CPU", lambda r: r.record.get("system", {}).get("cpu_model")),
+                      ("host", lambda r: r.record.get("system", {}).get("hostname")),
                       ("harness version", lambda r: r.record.get("harness_version"))):
         if get(a) != get(b):
             found.append(f"{name}: {get(a)} -> {get(b)}")
@@ -116,12 +125,13 @@ def compare_runs(a: RunView, b: RunView, alpha: float = 0.05) -> Outcome:
     notes = []
     comparisons = []
     untestable = None
-    if a.scenario == b.scenario == Scenario.SINGLE_STREAM:
-        la, lb = latencies_of(a.timeline, a.scenario), latencies_of(b.timeline, b.scenario)
-        comparisons += [comparison.compare_latencies(la, lb, alpha, 0.90),
+    scenario = a.scenario if a.scenario == b.scenario else None
+    if scenario is not None and scenario.percentile:  # a latency metric, or Server's latency bound
+        la, lb = latencies_of(a.timeline, scenario), latencies_of(b.timeline, scenario)
+        comparisons += [comparison.compare_latencies(la, lb, alpha, scenario.percentile),
                         comparison.compare_latencies(la, lb, alpha, 0.50)]
-    else:
-        if a.scenario != b.scenario:
+    if scenario is None or not scenario.latency_bound:
+        if scenario is None:
             notes.append("different scenarios: only throughput is compared")
         throughput, untestable = _throughput(a, b, alpha)
         comparisons += [throughput] if throughput else []

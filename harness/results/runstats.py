@@ -45,10 +45,14 @@ MIN_SERIES_BINS = 3  # fewer whole bins say nothing about warm-up or steady stat
 
 LATENCY_MEANING = {
     Scenario.SINGLE_STREAM: "per query (one sample): from the SUT's issue callback to just after "
-                    "QuerySamplesComplete returned",
+                            "QuerySamplesComplete returned",
+    Scenario.MULTI_STREAM: "per query (all its samples): from the SUT's issue callback to just after the "
+                           "QuerySamplesComplete of the query's last batch returned",
+    Scenario.SERVER: "per query (one sample): from the SUT's issue callback, through the wait for its "
+                     "batch to close and for a free instance, to just after QuerySamplesComplete returned",
     Scenario.OFFLINE: "per sample: from the issue of the one Offline query to the completion of the batch "
-               "that held the sample (a queue position, not a response time; intervals assume "
-               "independent samples, which queue positions are not)",
+                      "that held the sample (a queue position, not a response time; intervals assume "
+                      "independent samples, which queue positions are not)",
 }
 AGREEMENT_MEANING = (
     "harness minus LoadGen. LoadGen's clock starts when it schedules a query (before the call into "
@@ -87,12 +91,13 @@ class Agreement:
 class RunStats:
     scenario: Scenario
     latency: stats.LatencyStats
-    early_stopping: stats.EarlyStoppingEstimate | None  # SingleStream only
+    early_stopping: stats.EarlyStoppingEstimate | None  # at the scenario's percentile; None for Offline
     overall_rate: float  # samples/s from the first issue to the last completion
     throughput: ThroughputSeries | None  # None: too few completions to bin (see notes)
     steady: SteadyState | None
     agreement: tuple[Agreement, ...]  # empty when LoadGen logged no result (accuracy mode)
     notes: tuple[str, ...]
+    server: dict | None = None  # Server: scheduled and completed rates, latency over time
 
     def to_json(self) -> dict:
         return {
@@ -104,22 +109,25 @@ class RunStats:
             "throughput": {"unit": "samples/s", **self.throughput.to_json()} if self.throughput else None,
             "steady_state": self.steady.to_json() if self.steady else None,
             "agreement": {"meaning": AGREEMENT_MEANING, **{a.name: a.to_json() for a in self.agreement}},
+            "server": self.server,
             "notes": list(self.notes),
         }
 
     def summary(self) -> dict:
         """The few numbers run.json carries; stats.json has the rest."""
-        p90 = self.latency.percentile(0.90)
+        p90, p99 = self.latency.percentile(0.90), self.latency.percentile(0.99)
         steady = self.steady
         return {
             "file": STATS,
             "p90_ns": p90.value_ns,
             "p90_ci_ns": [p90.ci_low_ns, p90.ci_high_ns],
+            "p99_ns": p99.value_ns,
+            "p99_ci_ns": [p99.ci_low_ns, p99.ci_high_ns],
             "steady_rate": steady.mean_rate if steady else None,
             "steady_rate_ci": list(steady.mean_rate_ci) if steady and steady.mean_rate_ci else None,
             "warmup_s": steady.warmup_s if steady else None,
             "minus_loadgen": {a.name: a.difference for a in self.agreement
-                              if a.name in ("p90_ns", "samples_per_second")},
+                              if a.name in ("p90_ns", "p99_ns", "samples_per_second")},
         }
 
 
@@ -135,9 +143,33 @@ def read_timeline(run_dir: Path) -> np.ndarray:
 
 
 def latencies_of(timeline: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Per-query (SingleStream) or per-sample (Offline) latencies in ns."""
+    """Per-query (SingleStream, MultiStream, Server) or per-sample (Offline) latencies in ns.
+
+    A MultiStream query split across instances has a row per part, all with the query's
+    issue time: the query is done when its last part is."""
+    scenario = Scenario(scenario)
     latency = timeline[:, 1] - timeline[:, 0]
-    return latency if Scenario(scenario).one_sample_per_query else np.repeat(latency, timeline[:, 2])
+    if scenario is Scenario.OFFLINE:
+        return np.repeat(latency, timeline[:, 2])
+    if scenario is Scenario.MULTI_STREAM:
+        issued, first = np.unique(timeline[:, 0], return_inverse=True)
+        done = np.zeros(len(issued), dtype=np.int64)
+        np.maximum.at(done, first, timeline[:, 1])
+        return done - issued
+    return latency
+
+
+def latency_over_time(timeline: np.ndarray, bin_s: float) -> list[dict]:
+    """Per time bin of completion: how many queries completed, and their p50 and p99 (LoadGen's rule)."""
+    completed = completions_of(timeline)
+    latency = timeline[:, 1] - timeline[:, 0]
+    bins = (completed // int(bin_s * 1e9)).astype(np.int64)
+    rows = []
+    for b in np.unique(bins):
+        mine = latency[bins == b]
+        rows.append({"start_s": float(b * bin_s), "queries": int(mine.size),
+                     "p50_ns": stats.loadgen_percentile(mine, 0.50), "p99_ns": stats.loadgen_percentile(mine, 0.99)})
+    return rows
 
 
 def completions_of(timeline: np.ndarray) -> np.ndarray:
@@ -164,16 +196,27 @@ def steady_rates(series: ThroughputSeries, steady: SteadyState) -> np.ndarray:
     return np.asarray(series.rates[first:first + steady.steady_bins])
 
 
-def _agreement(latency: stats.LatencyStats, early: stats.EarlyStoppingEstimate | None, overall_rate: float,
-               log: LoadGenLog) -> tuple[Agreement, ...]:
-    pairs = [(f"{e.name}_ns", e.value_ns, log.get(f"result_{e.percentile * 100:.2f}_percentile_latency_ns"))
+# LoadGen's names for what the harness computes: MultiStream's query latencies are its
+# "per_query" ones, its plain ones being per sample; Server logs a completed rate.
+_PER_QUERY = {Scenario.MULTI_STREAM: "per_query_"}
+_RATE_KEY = {Scenario.SERVER: "result_completed_samples_per_sec"}
+_EARLY_KEY = {Scenario.SINGLE_STREAM: ("early_stopping_p90_ns", "early_stopping_latency_ss"),
+              Scenario.MULTI_STREAM: ("early_stopping_p99_ns", "early_stopping_latency_ms")}
+
+
+def _agreement(scenario: Scenario, latency: stats.LatencyStats, early: stats.EarlyStoppingEstimate | None,
+               overall_rate: float, log: LoadGenLog) -> tuple[Agreement, ...]:
+    kind = _PER_QUERY.get(scenario, "")
+    pairs = [(f"{e.name}_ns", e.value_ns, log.get(f"result_{e.percentile * 100:.2f}_percentile_{kind}latency_ns"))
              for e in latency.percentiles]
-    pairs += [("min_ns", latency.min_ns, log.get("result_min_latency_ns")),
-              ("max_ns", latency.max_ns, log.get("result_max_latency_ns")),
-              ("mean_ns", latency.mean_ns, log.get("result_mean_latency_ns")),
-              ("samples_per_second", overall_rate, log.get("result_samples_per_second"))]
-    if early is not None and early.estimate_ns is not None:
-        pairs.append(("early_stopping_p90_ns", early.estimate_ns, log.get("early_stopping_latency_ss")))
+    which = "query_" if kind else ""
+    pairs += [("min_ns", latency.min_ns, log.get(f"result_min_{which}latency_ns")),
+              ("max_ns", latency.max_ns, log.get(f"result_max_{which}latency_ns")),
+              ("mean_ns", latency.mean_ns, log.get(f"result_mean_{which}latency_ns")),
+              ("samples_per_second", overall_rate, log.get(_RATE_KEY.get(scenario, "result_samples_per_second")))]
+    if early is not None and early.estimate_ns is not None and scenario in _EARLY_KEY:
+        name, key = _EARLY_KEY[scenario]
+        pairs.append((name, early.estimate_ns, log.get(key)))
     return tuple(Agreement(name, float(ours), float(theirs)) for name, ours, theirs in pairs
                  if theirs is not None)
 
@@ -190,7 +233,8 @@ def compute_run_stats(run_dir: Path) -> RunStats:
     timeline = read_timeline(run_dir)
     latencies = latencies_of(timeline, scenario)
     latency = stats.latency_stats(latencies)
-    early = stats.early_stopping_p90(latencies) if scenario is Scenario.SINGLE_STREAM else None
+    early = (stats.early_stopping_p90(latencies, target_percentile=scenario.percentile)
+             if scenario.percentile else None)
     duration_s = completions_of(timeline).max() / 1e9
     overall_rate = float(timeline[:, 2].sum() / duration_s)
     bin_s = bin_width(duration_s, len(timeline))
@@ -202,9 +246,18 @@ def compute_run_stats(run_dir: Path) -> RunStats:
     else:
         series = throughput_of(timeline, bin_s)
         steady = steady_state(series)
+    server = None
+    if scenario is Scenario.SERVER:
+        server = {"target_qps": log.get("effective_target_qps"),
+                  "scheduled_qps": log.get("result_scheduled_samples_per_sec"),
+                  "completed_qps": log.get("result_completed_samples_per_sec"),
+                  "latency_bound_ns": log.get("effective_target_latency_ns"),
+                  "overlatency_queries": log.get("result_overlatency_query_count"),
+                  "latency_over_time": latency_over_time(timeline, bin_s or max(duration_s, 1e-3))}
     return RunStats(scenario=scenario, latency=latency, early_stopping=early, overall_rate=overall_rate,
                     throughput=series, steady=steady,
-                    agreement=_agreement(latency, early, overall_rate, log), notes=tuple(notes))
+                    agreement=_agreement(scenario, latency, early, overall_rate, log), notes=tuple(notes),
+                    server=server)
 
 
 def write_run_stats(run_dir: Path) -> RunStats:

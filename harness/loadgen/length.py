@@ -1,0 +1,50 @@
+"""How long a LoadGen test will take, said before it starts.
+
+A formal run lasts MLPerf's 600 s at least, and more where the minimum query count takes
+longer: someone who typed `harness` to try it out must learn that before the wait, with
+the way to make it short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.loadgen.child import OFFLINE_MARGIN
+from harness.loadgen.settings import QUICK_DURATION_S, QUICK_MIN_QUERIES, LoadGenSettings, mlperf_conf
+from harness.terms import MIN_DURATION_S, Scenario
+
+OFFLINE_SLACK = 1.1  # LoadGen sizes the Offline query for min_duration at the expected rate, plus 10 %
+LONG_S = 60.0  # a test this long says how to make it short
+
+
+def expected_length_s(s: LoadGenSettings, target: float, calibrated: bool) -> float:
+    """Seconds the timed test should take. `target` is what LoadGen was given: samples/s, or a
+    query's latency in ms; `calibrated` when the harness measured it (an Offline target then
+    holds OFFLINE_MARGIN over the measured rate)."""
+    duration = s.duration if s.duration is not None else QUICK_DURATION_S if s.quick else MIN_DURATION_S
+    # A short run (--quick, or a --duration under 600 s) has the quick query counts in user.conf.
+    short = s.quick or duration < MIN_DURATION_S
+    queries = QUICK_MIN_QUERIES[s.scenario] if short else mlperf_conf(s.scenario)["min_query_count"]
+    if s.scenario.latency_bound:  # one query at a time, each about the expected latency
+        return max(duration, queries * target / 1000)
+    if s.scenario is Scenario.OFFLINE:
+        rate = target / OFFLINE_MARGIN if calibrated else target
+        return max(queries, OFFLINE_SLACK * duration * target) / rate
+    return max(duration, queries / target)  # queries arrive at the expected rate
+
+
+def length_line(s: LoadGenSettings, target: float, calibrated: bool) -> str:
+    """One line: the test's expected length and, when it is long, how to make it short."""
+    seconds = expected_length_s(s, target, calibrated)
+    expected = f"{target:.3g} ms per query" if s.scenario.latency_bound else f"{target:,.1f} samples/s"
+    line = f"  LoadGen test: {_length(seconds)} at the {'calibrated' if calibrated else 'given'} {expected}"
+    if seconds >= LONG_S and not s.quick:
+        short = expected_length_s(replace(s, quick=True, duration=None), target, calibrated)
+        line += f"; --quick makes it {_length(short)}, --duration SECONDS about that long (neither compliant)"
+    return line
+
+
+def _length(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
