@@ -21,13 +21,10 @@ quick checks waive exactly those findings (`quick_waives`), and say so.
 
 from __future__ import annotations
 
-import functools
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
 
 from audit.errors import AuditError
+from harness.loadgen.settings import mlperf_conf
 from harness.results.logs import SEED_KEYS, LoadGenLog
 from harness.terms import (
     MIN_DURATION_S,
@@ -87,31 +84,10 @@ def benchmark_is_resnet(name: str) -> bool:
 
 # ---------------------------------------------------------------- the round
 
-_PROBE = """
-import json, sys, tempfile
-import mlperf_loadgen as lg
-from importlib import metadata
-s = lg.TestSettings()
-with tempfile.NamedTemporaryFile("w", suffix=".conf") as empty:
-    rc = s.FromConfig(empty.name, sys.argv[1], sys.argv[2], 1)
-print(json.dumps({"rc": rc, "loadgen": metadata.version("mlcommons-loadgen"),
-                  **{k: getattr(s, k) for k in sys.argv[3:]}}))
-"""
-
-
-@functools.cache
 def mlperf_conf_seeds() -> dict:
     """The seeds (and LoadGen version) of the installed LoadGen's mlperf.conf."""
-    done = subprocess.run([sys.executable, "-c", _PROBE, MODEL_KEY, Scenario.OFFLINE, *SEED_KEYS],
-                          capture_output=True, text=True)
-    try:
-        values = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        raise AuditError(f"could not read mlperf.conf from LoadGen ({done.stderr.strip()[-200:]}); "
-                         "check that mlcommons-loadgen imports") from None
-    if values.pop("rc") != 0:
-        raise AuditError("LoadGen rejected its own mlperf.conf; reinstall mlcommons-loadgen")
-    return values
+    conf = mlperf_conf(Scenario.OFFLINE)
+    return {key: conf[key] for key in ("loadgen", *SEED_KEYS)}
 
 
 def round_of(seeds: dict) -> str | None:

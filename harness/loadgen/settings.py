@@ -18,6 +18,7 @@ from pathlib import Path
 import mlperf_loadgen as lg
 
 from harness.errors import RunFailed
+from harness.results.logs import SEED_KEYS
 from harness.terms import MIN_DURATION_S, MODEL_KEY, PERFORMANCE_SAMPLE_COUNT, Scenario
 
 QUICK_DURATION_S = 5.0
@@ -77,18 +78,21 @@ def load_test_settings(user_conf: Path, scenario: Scenario, mode: str) -> lg.Tes
 _PROBE = """
 import json, sys, tempfile
 import mlperf_loadgen as lg
+from importlib import metadata
 s = lg.TestSettings()
 with tempfile.NamedTemporaryFile("w", suffix=".conf") as empty:
     rc = s.FromConfig(empty.name, sys.argv[1], sys.argv[2], 1)
-print(json.dumps({"rc": rc, **{k: getattr(s, k) for k in sys.argv[3:]}}))
+print(json.dumps({"rc": rc, "loadgen": metadata.version("mlcommons-loadgen"),
+                  **{k: getattr(s, k) for k in sys.argv[3:]}}))
 """
 MLPERF_CONF_KEYS = ("multi_stream_samples_per_query", "server_target_latency_ns", "min_query_count",
-                    "min_duration_ms")
+                    "min_duration_ms", *SEED_KEYS)
 
 
 @functools.cache
 def mlperf_conf(scenario: Scenario) -> dict:
-    """What the installed LoadGen's mlperf.conf sets for resnet50 in `scenario` (MLPERF_CONF_KEYS).
+    """What the installed LoadGen's mlperf.conf sets for resnet50 in `scenario` (MLPERF_CONF_KEYS),
+    and the LoadGen version ("loadgen").
 
     Read in a separate process: FromConfig loads mlperf.conf on its first call in a process only.
     """
