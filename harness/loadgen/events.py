@@ -56,9 +56,6 @@ class Done:
     samples: int  # answered in the whole test
 
 
-ChildEvent = Providers | Calibrated | ServerBatching | Progress | ThreadsObserved | Failed | Done
-
-
 @dataclass(frozen=True)
 class TestOutcome:
     """How the child's test ended, as the supervisor saw it."""
