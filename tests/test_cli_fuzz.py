@@ -7,6 +7,7 @@ example is cheap: what is exercised is everything a run checks and prepares firs
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -167,21 +168,28 @@ def mutated(record: dict, key: str, value, delete: bool) -> None:
 changes = st.lists(st.tuples(st.sampled_from(KEYS), json_values, st.booleans()), min_size=1, max_size=3)
 
 
+def damaged_pair(root: Path, name: str, changes, lost, whole=None) -> tuple[Path, Path]:
+    """A good run directory and a copy named `name` with run.json changed (or replaced by
+    `whole`) and the files in `lost` removed."""
+    good = write_run(root / "good", "SingleStream", single_stream_timeline(range(10**6, 2 * 10**6, 10**4)))
+    bad = root / name
+    shutil.copytree(good, bad)
+    record = json.loads((bad / "run.json").read_text())
+    for key, value, delete in changes:
+        mutated(record, key, value, delete)
+    (bad / "run.json").write_text(json.dumps(record if whole is None else whole))
+    for lost_file in lost:
+        (bad / lost_file).unlink()
+    return good, bad
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=changes, whole=st.one_of(st.none(), json_values), lost=st.sets(st.sampled_from(FILES), max_size=1),
        garbage=st.sampled_from(FILES + (None,)))
 def test_any_run_directory_is_compared_or_refused_in_one_line(tmp_path_factory, capfd, changes, whole, lost,
                                                               garbage):
     root = tmp_path_factory.mktemp("rundirs")
-    good = write_run(root / "good", "SingleStream", single_stream_timeline(range(10**6, 2 * 10**6, 10**4)))
-    bad = root / "bad"
-    shutil.copytree(good, bad)
-    record = json.loads((bad / "run.json").read_text())
-    for key, value, delete in changes:
-        mutated(record, key, value, delete)
-    (bad / "run.json").write_text(json.dumps(record if whole is None else whole))
-    for name in lost:
-        (bad / name).unlink()
+    good, bad = damaged_pair(root, "bad", changes, lost, whole)
     if garbage is not None and garbage not in lost:
         (bad / garbage).write_bytes(b"\x93NUMPY garbage")
     for argv in (["compare", str(good), str(bad)], ["compare", str(bad), str(good), "--force"]):
@@ -193,15 +201,7 @@ def test_any_run_directory_is_compared_or_refused_in_one_line(tmp_path_factory, 
 def test_any_run_directory_among_others_is_reported_or_left_out(tmp_path_factory, capfd, changes, lost):
     """A report of many runs takes the readable ones, and names each it left out."""
     runs = tmp_path_factory.mktemp("runs")
-    good = write_run(runs / "good", "SingleStream", single_stream_timeline(range(10**6, 2 * 10**6, 10**4)))
-    bad = runs / "other"
-    shutil.copytree(good, bad)
-    record = json.loads((bad / "run.json").read_text())
-    for key, value, delete in changes:
-        mutated(record, key, value, delete)
-    (bad / "run.json").write_text(json.dumps(record))
-    for name in lost:
-        (bad / name).unlink()
+    good, bad = damaged_pair(runs, "other", changes, lost)
     code, err = outcome(["report", str(runs)], capfd)
     assert_clean(code, err)
     assert code == 0, err  # the good run is always there to report

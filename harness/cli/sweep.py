@@ -65,12 +65,13 @@ class Sweep:
     def run_config(self, entry: Entry) -> RunConfig:
         overrides = {**self.overrides, "scenario": entry.scenario, "precision": entry.precision,
                      "mode": "performance", "output_dir": str(self.path)}
+        machine = this_machine()
         if entry.scenario == Scenario.OFFLINE and "batch_size" not in self.overrides:
             # The study runs each precision at its default batch ([batch_size] in the configs), not
             # at a batch a system profile tuned; the profile may still set instances and threads.
-            defaults = load_config(self.config_file, overrides, machine=this_machine()).default_batch_sizes
+            defaults = load_config(self.config_file, overrides, machine=machine).default_batch_sizes
             overrides["batch_size"] = defaults.get(entry.precision)
-        return load_config(self.config_file, overrides, machine=this_machine())
+        return load_config(self.config_file, overrides, machine=machine)
 
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "sweep_id": self.path.name, "created": self.created,

@@ -99,18 +99,20 @@ def _batch_size(cfg: RunConfig, instances: int | None) -> int:
     """MultiStream: the query's samples shared among the instances; Server: the largest batch
     the SUT may collect (it measures which size fits the latency bound); else the config's."""
     if cfg.batch_size is None and cfg.scenario is Scenario.MULTI_STREAM:
-        return -(-_loadgen_settings(cfg, 0).samples_per_query // (instances or 1))
+        return -(-mlperf_conf(cfg.scenario)["multi_stream_samples_per_query"] // (instances or 1))
     if cfg.batch_size is None and cfg.scenario is Scenario.SERVER:
         return SERVER_MAX_BATCH
     return cfg.effective_batch_size
 
 
 def _loadgen_settings(cfg: RunConfig, dataset_size: int) -> LoadGenSettings:
-    conf = mlperf_conf(cfg.scenario)
-    return LoadGenSettings(
-        cfg.scenario, cfg.quick, cfg.duration, dataset_size,
-        latency_bound_ms=conf["server_target_latency_ns"] / 1e6 if cfg.scenario is Scenario.SERVER else None,
-        samples_per_query=conf["multi_stream_samples_per_query"] if cfg.scenario is Scenario.MULTI_STREAM else 1)
+    """What the child gives LoadGen; mlperf.conf is read (in a child process) only where the
+    scenario needs one of its values."""
+    scenario = cfg.scenario
+    bound = mlperf_conf(scenario)["server_target_latency_ns"] / 1e6 if scenario is Scenario.SERVER else None
+    per_query = mlperf_conf(scenario)["multi_stream_samples_per_query"] if scenario is Scenario.MULTI_STREAM else 1
+    return LoadGenSettings(scenario, cfg.quick, cfg.duration, dataset_size, latency_bound_ms=bound,
+                           samples_per_query=per_query)
 
 
 def run_benchmark(cfg: RunConfig, stall_timeout_s: float | None = None, audit_config: Path | None = None,
