@@ -1,4 +1,5 @@
 """Build harness and its native hot loop (ext/*.pyx -> harness._native.*)."""
+import os
 from pathlib import Path
 
 import numpy
@@ -6,6 +7,22 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).parent
+# onnxruntime and onnxruntime-openvino install the same `onnxruntime` module, so an
+# environment holds one of them. HARNESS_ORT=onnxruntime at install time takes the plain
+# release: the current CPU EP (faster than the one inside onnxruntime-openvino), no OpenVINO EP.
+X86_LINUX = "platform_machine == 'x86_64' and sys_platform == 'linux'"
+if os.environ.get("HARNESS_ORT") == "onnxruntime":
+    ENGINE = ["onnxruntime>=1.20,<2"]
+else:
+    ENGINE = [
+        f"onnxruntime-openvino>=1.22,<1.26; {X86_LINUX}",
+        "onnxruntime>=1.20,<1.26; platform_machine != 'x86_64' or sys_platform != 'linux'",
+        # The OpenVINO release onnxruntime-openvino 1.24 bundles; its Python API reads back
+        # the precision the compiled model executes in (harness.engine.ovprobe).
+        f"openvino>=2025.4,<2025.5; {X86_LINUX}",
+    ]
+
+RAY = "ray>=2.60,<3"  # the release whose loopback binding tests/test_cluster.py checks
 
 extensions = [
     Extension(
@@ -35,11 +52,7 @@ setup(
     ),
     install_requires=[
         "mlcommons-loadgen>=6.0,<6.1",
-        "onnxruntime-openvino>=1.22,<1.26; platform_machine == 'x86_64' and sys_platform == 'linux'",
-        "onnxruntime>=1.20,<1.26; platform_machine != 'x86_64' or sys_platform != 'linux'",
-        # The OpenVINO release onnxruntime-openvino 1.24 bundles; its Python API reads back
-        # the precision the compiled model executes in (harness.engine.ovprobe).
-        "openvino>=2025.4,<2025.5; platform_machine == 'x86_64' and sys_platform == 'linux'",
+        *ENGINE,
         "onnx>=1.16,<1.25",
         "numpy>=1.26,<3",
         "scipy>=1.11,<2",
@@ -48,7 +61,11 @@ setup(
         "matplotlib>=3.8,<4",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "opencv-python-headless>=4.8"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "opencv-python-headless>=4.8", RAY],
+        # --cluster: one LoadGen driving the nodes of a Ray cluster; every node needs it too.
+        "cluster": [RAY],
+        # bench/anchors.py runs OpenVINO's benchmark_app next to the harness.
+        "bench": [f"openvino>=2025.4,<2025.5; {X86_LINUX}"],
     },
     entry_points={
         "console_scripts": ["harness=harness.cli.main:main"],

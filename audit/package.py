@@ -89,9 +89,10 @@ def group_runs(paths: list[Path]) -> list[ScenarioRuns]:
 
 
 def default_division(groups: list[ScenarioRuns]) -> str:
-    """Closed only for the reference model with its real weights; everything else is open."""
+    """Closed only for the reference model with its real weights on one host; everything else is
+    open."""
     closed = all(g.performance.record["model"]["name"] == REFERENCE_MODEL and not g.performance.synthetic_weights
-                 for g in groups)
+                 and not g.performance.record.get("cluster") for g in groups)
     return "closed" if closed else "open"
 
 
@@ -192,6 +193,10 @@ def package(paths: list[Path], out: Path, submitter: str, system: str, division:
     if not groups:
         raise AuditError("no runs given; pass the run directories of a formal run")
     division = division or default_division(groups)
+    clustered = [g.performance.path for g in groups if g.performance.record.get("cluster")]
+    if division == "closed" and clustered:
+        raise AuditError(f"{clustered[0]} ran on a Ray cluster: the closed division wants LoadGen and the SUT "
+                         "on one host (is_network false); package it with --division open")
     round_ = require_round(round_)
     _require_seeds(groups, round_)
     _require_system_type(groups, system_type, division)

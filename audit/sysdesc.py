@@ -37,6 +37,11 @@ MEANINGFUL_FIELDS = (
     "host_network_card_count", "host_networking_topology", "accelerators_per_node", "accelerator_model_name",
     "accelerator_memory_capacity", "accelerator_host_interconnect", "accelerator_memory_configuration",
     "accelerator_interconnect", "cooling", "framework", "operating_system", "other_software_stack")
+# What the checker requires besides, when is_network is set (a cluster run: LoadGen here, the SUT
+# on Ray nodes).
+NETWORK_FIELDS = ("is_network", "network_type", "network_media", "network_rate", "nic_loadgen",
+                  "number_nic_loadgen", "net_software_stack_loadgen", "network_protocol", "number_connections",
+                  "nic_sut", "number_nic_sut", "net_software_stack_sut", "network_topology")
 INTEGER_FIELDS = ("number_of_nodes", "accelerators_per_node")  # the official results table multiplies them
 AVAILABILITIES = ("available", "preview", "rdi")
 MEASUREMENT_FIELDS = ("input_data_types", "retraining", "starting_weights_filename", "weight_data_types",
@@ -58,13 +63,16 @@ def _framework(versions: dict, providers: list[str]) -> str:
 
 def system_description(run: RunInfo, system: str, submitter: str, division: str, round_: str,
                        system_type: str | None = None) -> dict:
-    s = run.record["system"]
+    """The SUT's description: this host's, or for a cluster run its first node's (every node's
+    system is in its run.json) with the network fields."""
+    cluster = run.record.get("cluster")
+    s = cluster["nodes"][0]["system"] if cluster else run.record["system"]
     versions = s.get("versions", {})
     sockets = s.get("sockets") or 1
     memory = s.get("memory_bytes")
     fields = {
         "division": division, "submitter": submitter, "status": TO_FILL, "system_name": system,
-        "number_of_nodes": "1",
+        "number_of_nodes": str(len(cluster["nodes"])) if cluster else "1",
         "host_processor_model_name": s.get("cpu_model", TO_FILL),
         "host_processors_per_node": str(sockets),
         "host_processor_core_count": str(s["cores"] // sockets) if s.get("cores") else TO_FILL,
@@ -79,7 +87,8 @@ def system_description(run: RunInfo, system: str, submitter: str, division: str,
         "other_software_stack": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "host_processor_frequency": TO_FILL, "host_processor_caches": TO_FILL,
         "host_memory_configuration": TO_FILL, "host_processor_interconnect": TO_FILL,
-        "host_networking": NO_NETWORK, "host_networking_topology": NO_NETWORK,
+        "host_networking": TO_FILL if cluster else NO_NETWORK,
+        "host_networking_topology": TO_FILL if cluster else NO_NETWORK,
         "accelerator_frequency": NOT_APPLICABLE, "accelerator_host_interconnect": NOT_APPLICABLE,
         "accelerator_interconnect": NOT_APPLICABLE, "accelerator_interconnect_topology": NOT_APPLICABLE,
         "accelerator_memory_configuration": NOT_APPLICABLE, "accelerator_on-chip_memories": NOT_APPLICABLE,
@@ -89,7 +98,23 @@ def system_description(run: RunInfo, system: str, submitter: str, division: str,
                     f"mlperf.conf); harness {run.record.get('harness_version')}, source in src/",
         "host_network_card_count": TO_FILL, "system_type_detail": TO_FILL,
     }
-    return {k: fields[k] for k in SYSTEM_FIELDS}
+    described = {k: fields[k] for k in SYSTEM_FIELDS}
+    return {**described, **_network(cluster, versions)} if cluster else described
+
+
+def _network(cluster: dict, versions: dict) -> dict:
+    """The network-mode fields: what the run knows (protocol, connections, software), the
+    rest for the submitter."""
+    ray = f"Ray {versions.get('ray', '')}".strip()
+    loopback = cluster.get("interconnect") == "loopback"
+    return {
+        "is_network": "true", "network_type": "loopback (one host)" if loopback else TO_FILL,
+        "network_media": TO_FILL, "network_rate": TO_FILL, "nic_loadgen": TO_FILL, "number_nic_loadgen": TO_FILL,
+        "net_software_stack_loadgen": f"{ray} (gRPC over TCP/IP)", "network_protocol": "Ray remote calls (gRPC)",
+        "number_connections": str(len(cluster["nodes"])), "nic_sut": TO_FILL, "number_nic_sut": TO_FILL,
+        "net_software_stack_sut": f"{ray} (gRPC over TCP/IP)",
+        "network_topology": f"LoadGen host and {len(cluster['nodes'])} SUT nodes ({cluster.get('interconnect')})",
+    }
 
 
 def _starting_weights(run: RunInfo) -> str:

@@ -19,6 +19,7 @@ from audit.sysdesc import (
     AVAILABILITIES,
     INTEGER_FIELDS,
     MEANINGFUL_FIELDS,
+    NETWORK_FIELDS,
     SYSTEM_FIELDS,
     TO_FILL,
     recorded_round,
@@ -70,10 +71,10 @@ def check_system(path: Path, where: str, division: str, submitter: str) -> Syste
         findings.append(Finding(where, f"is_network = {network!r} is not text", "leave is_network out"))
     elif division == "closed" and str(network).lower() == "true":
         findings.append(Finding(where, f"incorrect network mode (is_network = {network!r}) for division 'closed'",
-                                "leave is_network out: harness runs LoadGen and the SUT on one host"))
-    elif network:
-        findings.append(Finding(where, f"is_network = {network!r} makes the network-mode fields required",
-                                "leave is_network out: harness runs LoadGen and the SUT on one host"))
+                                "a cluster run belongs in the open (or network) division"))
+    elif network:  # the checker then requires the network-mode fields, present (any value)
+        findings.extend(Finding(where, f"field {key} is missing (is_network is set)", FIX_FIELD)
+                        for key in NETWORK_FIELDS if key not in data)
     for key in SYSTEM_FIELDS:
         if key not in data:
             findings.append(Finding(where, f"field {key} is missing", FIX_FIELD))
@@ -85,7 +86,8 @@ def check_system(path: Path, where: str, division: str, submitter: str) -> Syste
         if data.get(key) and not _int(data[key]):
             findings.append(Finding(where, f"field {key} = {data[key]!r} is not an integer (the official checker "
                                            "crashes multiplying it)", "write a whole number such as \"1\""))
-    unfilled = [k for k in SYSTEM_FIELDS if data.get(k) == TO_FILL and k not in ("status", "system_type")]
+    unfilled = [k for k in (*SYSTEM_FIELDS, *NETWORK_FIELDS)
+                if data.get(k) == TO_FILL and k not in ("status", "system_type")]
     if unfilled:
         findings.append(Finding(where, f"fields still {TO_FILL!r}: {', '.join(unfilled)} (the official checker "
                                        "accepts any text there)", "fill them in by hand", quick_waives=True,

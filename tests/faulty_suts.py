@@ -49,9 +49,9 @@ class WrongWhenRepeatedSUT(SUT):
 class SlowWorker(Worker):
     """Infers every batch, and pays INFERENCE_COST_S for it: the honest twin of CachingWorker."""
 
-    def serve(self, ids, indices, issued_ns):
+    def serve(self, items):
         time.sleep(INFERENCE_COST_S)
-        super().serve(ids, indices, issued_ns)
+        super().serve(items)
 
 
 class SlowSUT(SUT):
@@ -71,10 +71,10 @@ class CachingWorker(SlowWorker):
         super().__init__(*args)
         self.cache: OrderedDict[int, float] = OrderedDict()
 
-    def serve(self, ids, indices, issued_ns):
-        keys = indices.tolist()
+    def serve(self, items):
+        keys = [k for item in items for k in item[1].tolist()]
         if not all(k in self.cache for k in keys):
-            super().serve(ids, indices, issued_ns)
+            super().serve(items)
             for key, label in zip(keys, self.responses[:len(keys)].tolist()):
                 self.cache[key] = label
                 self.cache.move_to_end(key)
@@ -82,7 +82,7 @@ class CachingWorker(SlowWorker):
                 self.cache.popitem(last=False)
             return
         self.responses[:len(keys)] = [self.cache[k] for k in keys]
-        self.respond(ids, len(keys), issued_ns)
+        self.answer(items, len(keys))
 
 
 class CachingSUT(SUT):
@@ -99,11 +99,11 @@ class FailingWorker(Worker):
         super().__init__(*args)
         self.batches = 0
 
-    def serve(self, ids, indices, issued_ns):
+    def serve(self, items):
         self.batches += 1
         if self.batches == FAIL_AT_BATCH:
             raise RuntimeError(f"injected session failure on batch {FAIL_AT_BATCH}")
-        super().serve(ids, indices, issued_ns)
+        super().serve(items)
 
 
 class FailingSUT(SUT):

@@ -18,7 +18,7 @@ from harness.config.modelspec import spec_from
 from harness.cpu.placement import Instance
 from harness.data.imagenet import read_dataset
 from harness.errors import PlacementError, RunFailed
-from harness.loadgen.child import _pinned
+from harness.loadgen.prepare import pinned
 from harness.models.artifact import check_layout, resolve_model
 
 from conftest import colour_args
@@ -130,7 +130,7 @@ def test_a_failed_calibration_thread_raises_where_it_is_joined():
         raise ValueError("no samples")
 
     with pytest.raises(RunFailed, match=r"^calibration failed before measuring: ValueError: no samples$"):
-        _pinned((), broken).join()
+        pinned((), broken).join()
 
 
 def test_a_model_with_two_inputs_is_refused_at_load(colour_data, tmp_path, capfd):

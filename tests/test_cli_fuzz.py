@@ -151,13 +151,14 @@ def mutated(record: dict, key: str, value, delete: bool) -> None:
     target = record
     for part in parents:
         if isinstance(target, list):
-            target = target[int(part)] if int(part) < len(target) else None
+            # An earlier change may have put a list where a dict was: a name indexes nothing.
+            target = target[int(part)] if part.isdigit() and int(part) < len(target) else None
         else:
             target = target.get(part)
         if not isinstance(target, dict | list):
             return  # an earlier change replaced what held this key
     if isinstance(target, list):
-        if int(last) < len(target):
+        if last.isdigit() and int(last) < len(target):
             target[int(last)] = value
     elif delete:
         target.pop(last, None)

@@ -13,7 +13,7 @@ from harness.cli.main import build_parser, main
 from harness.cli.tune import batch_candidates, candidate_layouts
 from harness.cpu.topology import read_topology
 from harness.loadgen import benchmark
-from harness.loadgen.child import server_batching
+from harness.loadgen.prepare import server_batching
 from harness.loadgen.settings import mlperf_conf
 from harness.results.logs import read_detail_log
 from harness.results.runstats import latencies_of

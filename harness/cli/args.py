@@ -70,6 +70,26 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--cpus", help="restrict to these CPUs, e.g. 0-23")
     d.add_argument("--smt", action="store_true", default=None, help="use SMT siblings too")
     d.add_argument("--reserve-cores", type=int)
+    d.add_argument("--cluster", metavar="ADDRESS",
+                   help="run on the nodes of a Ray cluster (head's HOST:PORT, or 'auto'), LoadGen here; "
+                        "the placement flags apply on each node (README: Clusters)")
+
+
+def _runs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, 1 or more, got {text!r}")
+    return value
+
+
+def add_repeat_argument(p: argparse.ArgumentParser) -> None:
+    """--repeat N: not a run's option but how many runs; run and sweep take it."""
+    p.add_argument("--repeat", type=_runs, default=1, metavar="N",
+                   help="N independent runs of each configuration, each in its own process and run "
+                        "directory, then their run-to-run spread (default 1)")
 
 
 SPEC_FLAGS = ("input_name", "output_name", "layout", "image_size", "resize_shorter", "interpolation",
@@ -78,7 +98,7 @@ SPEC_FLAGS = ("input_name", "output_name", "layout", "image_size", "resize_short
 
 def overrides_from_args(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
     """The run options given on the command line, as load_config takes them."""
-    skipped = {"config", "command", "func", *skip, *SPEC_FLAGS}
+    skipped = {"config", "command", "func", "repeat", *skip, *SPEC_FLAGS}
     values = {k: v for k, v in vars(args).items() if k not in skipped and v is not None}
     spec = {k: getattr(args, k) for k in SPEC_FLAGS if getattr(args, k) is not None}
     return {**values, "model_spec": spec} if spec else values
@@ -88,7 +108,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run configuration, with this machine's tuned layout where the user left it open.
     A --batch-size for SingleStream is refused here, not in load_config: a sweep's --batch-size
     is meant for its Offline runs and is dropped for SingleStream."""
-    cfg = load_config(args.config, overrides_from_args(args), machine=this_machine())
+    overrides = overrides_from_args(args)
+    # This machine's profile tunes this machine; on a cluster the nodes run the engines.
+    cfg = load_config(args.config, overrides, machine=None if overrides.get("cluster") else this_machine())
     check_batch_size(cfg)
     return cfg
 

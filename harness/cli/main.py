@@ -13,11 +13,11 @@ import difflib
 import sys
 from importlib.metadata import entry_points
 
-from harness.cli import compare, quantize, report, run, sweep, tune
+from harness.cli import cluster, compare, quantize, report, run, sweep, tune
 from harness.cli.args import Parser, run_command
 
 COMMANDS = {"run": run, "quantize": quantize, "compare": compare, "sweep": sweep, "report": report,
-            "tune": tune}
+            "tune": tune, "cluster": cluster}
 PLUGIN_GROUP = "harness.commands"
 
 

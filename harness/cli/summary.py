@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.results.repeats import spread_of
+
 
 def _metric(result: dict, mode: str) -> str:
     if mode == "accuracy":
@@ -41,6 +43,7 @@ def summary_lines(record: dict) -> list[str]:
         f"  precision: {cfg['precision']} requested, engine reports "
         f"{record.get('precision', {}).get('reported', 'nothing')} ({record.get('engine', {}).get('reason', '')})",
         f"  placement: {record['placement']['description']}{_tuned(cfg)}",
+        f"  layout from: {record['placement'].get('source', 'not recorded')}",
     ]
     search = record.get("server_search")
     if search:
@@ -64,3 +67,12 @@ def summary_lines(record: dict) -> list[str]:
 
 def print_summary(record: dict) -> None:
     print("\n".join(summary_lines(record)))
+
+
+def spread_lines(records: list[dict], group: str) -> list[str]:
+    """The run-to-run spread of repeats of one configuration (`records`, one per run made)."""
+    spread = spread_of(records)
+    if spread is None:
+        return [f"repeats {group}: none of {len(records)} runs has a result"]
+    return [f"repeats {group}: {len(spread.values)} of {len(records)} runs with a result",
+            f"  spread: {spread.line()}"]

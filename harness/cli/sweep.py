@@ -3,7 +3,8 @@
 Offline runs at each precision's default batch size ([batch_size] in the configs, or
 --batch-size), SingleStream at batch 1. sweep.json lists every planned run and its status, and is
 rewritten after each one, so an interrupted sweep resumes where it stopped
-(`--resume DIR` runs everything not yet completed). A precision this machine or its
+(`--resume DIR` runs everything not yet completed). `--repeat N` plans every cell N times,
+each repeat its own run, and ends with each cell's run-to-run spread. A precision this machine or its
 execution provider cannot run is recorded as "skipped: <reason>", not a crash. The
 sweep ends by writing the report of its directory.
 """
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.cli.args import add_run_arguments, overrides_from_args
+from harness.cli.args import add_repeat_argument, add_run_arguments, overrides_from_args
 from harness.cli.summary import summary_lines
 from harness.config.runconfig import RunConfig, load_config
 from harness.cpu.sysinfo import this_machine
@@ -24,6 +25,8 @@ from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted
 from harness.files import atomic_write_json, new_dir
 from harness.loadgen import benchmark
 from harness.report.write import write_report
+from harness.results.repeats import record_repeat, spread_of
+from harness.results.runjson import read_run_json
 from harness.terms import PRECISIONS, RUNNABLE_SCENARIOS, STUDY_SCENARIOS, Scenario
 
 HELP = "precisions × scenarios into one resumable sweep directory, then its report"
@@ -32,7 +35,7 @@ SCHEMA = 1
 COMPLETED, PENDING, RUNNING = "completed", "pending", "running"
 # Options of a single run that the sweep decides itself; they are hidden from its --help.
 PER_RUN_OPTIONS = ("scenario", "precision", "mode")
-SWEEP_OPTIONS = ("precisions", "scenarios", "resume", "command", "func")
+SWEEP_OPTIONS = ("precisions", "scenarios", "resume", "repeat", "command", "func")
 RESUME_OPTIONS = ("progress",)  # what --resume may change: display, not measurement
 
 
@@ -44,10 +47,15 @@ class Entry:
     # pending | running (or a sweep that died mid-run) | completed | skipped: <reason> | failed: <reason>
     status: str = PENDING
     run_dir: str | None = None  # relative to the sweep directory
+    repeat: int | None = None  # which of the cell's repeats (1-based); None: the sweep has none
+
+    @property
+    def cell(self) -> str:
+        return f"{self.precision} {self.scenario} (batch {self.batch_size})"
 
     @property
     def name(self) -> str:
-        return f"{self.precision} {self.scenario} (batch {self.batch_size})"
+        return self.cell + (f" repeat {self.repeat}" if self.repeat else "")
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class Sweep:
     entries: tuple[Entry, ...]
     quick: bool  # the same for every run: neither depends on the scenario or precision
     compliant_length: bool
+    repeats: int = 1  # runs of each cell
+
+    def group(self, entry: Entry) -> str:
+        """The repeat group of a cell: fixed by the sweep, so a resumed sweep adds to the same group."""
+        return f"{self.path.name}-{entry.precision}-{entry.scenario}"
 
     def run_config(self, entry: Entry) -> RunConfig:
         overrides = {**self.overrides, "scenario": entry.scenario, "precision": entry.precision,
@@ -76,7 +89,7 @@ class Sweep:
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "sweep_id": self.path.name, "created": self.created,
                 "quick": self.quick, "compliant_length": self.compliant_length,
-                "config_file": self.config_file, "overrides": self.overrides,
+                "config_file": self.config_file, "overrides": self.overrides, "repeat": self.repeats,
                 "runs": [asdict(e) for e in self.entries]}
 
     def save(self) -> None:
@@ -107,16 +120,19 @@ def new_sweep_dir(root: Path, quick: bool) -> Path:
 
 
 def plan_sweep(config_file: str | None, overrides: dict, precisions: tuple[str, ...],
-               scenarios: tuple[str, ...]) -> Sweep:
+               scenarios: tuple[str, ...], repeats: int = 1) -> Sweep:
     """Validate every run's config before creating anything, then the sweep directory."""
     base = load_config(config_file, overrides, machine=this_machine())
     draft = Sweep(Path(), "", config_file, overrides, (), base.quick, base.compliant_length)
-    entries = tuple(Entry(p, s, draft.run_config(Entry(p, s, 0)).effective_batch_size)
-                    for p in precisions for s in scenarios)
+    batches = {(p, s): draft.run_config(Entry(p, s, 0)).effective_batch_size for p in precisions for s in scenarios}
+    # Repeat k of every cell runs before repeat k + 1 of any: drift over the sweep then spreads
+    # over all cells alike instead of landing on the cells that happened to run last.
+    entries = tuple(Entry(p, s, batch, repeat=k if repeats > 1 else None)
+                    for k in range(1, repeats + 1) for (p, s), batch in batches.items())
     path = new_sweep_dir(Path(base.output_dir), base.quick)
     sweep = Sweep(path, datetime.now(timezone.utc).isoformat(timespec="seconds"), config_file,
                   {k: v for k, v in overrides.items() if k != "output_dir"}, entries, base.quick,
-                  base.compliant_length)
+                  base.compliant_length, repeats)
     sweep.save()
     return sweep
 
@@ -126,7 +142,7 @@ def load_sweep(path: Path) -> Sweep:
         data = json.loads((path / SWEEP).read_text())
         entries = tuple(Entry(**e) for e in data["runs"])
         return Sweep(path, data.get("created", ""), data["config_file"], data["overrides"], entries,
-                     data["quick"], data["compliant_length"])
+                     data["quick"], data["compliant_length"], data.get("repeat", 1))
     except FileNotFoundError:
         raise HarnessError(f"{path} has no {SWEEP}: not a sweep directory") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -141,14 +157,23 @@ def _new_run_dir(before: set[str], sweep_dir: Path) -> str | None:
 def run_sweep(sweep: Sweep, run, echo=print) -> Sweep:
     """Run every entry not yet completed; `run` is harness.loadgen.benchmark.run_benchmark (tests substitute it)."""
     todo = [i for i, e in enumerate(sweep.entries) if e.status != COMPLETED]
+    skipped: dict[str, str] = {}  # cell -> why this machine could not run it, found in this call
     for step, index in enumerate(todo, 1):
         entry = sweep.entries[index]
         echo(f"[{step}/{len(todo)}] {entry.name}")
+        if entry.cell in skipped:  # what this machine cannot run in one repeat it cannot run in the next
+            sweep = sweep.with_entry(index, status=skipped[entry.cell], run_dir=None)
+            sweep.save()
+            echo(f"[{step}/{len(todo)}] {entry.name}: {skipped[entry.cell]}")
+            continue
         sweep = sweep.with_entry(index, status=RUNNING, run_dir=None)
         sweep.save()
         before = {p.name for p in sweep.path.iterdir() if p.is_dir()}
         try:
             record = run(sweep.run_config(entry))
+            if entry.repeat:
+                record = record_repeat(sweep.path / record["run_id"], record, sweep.group(entry), entry.repeat,
+                                       sweep.repeats)
             sweep = sweep.with_entry(index, status=COMPLETED, run_dir=record["run_id"])
             echo("  " + summary_lines(record)[0])
         except RunInterrupted:
@@ -159,9 +184,22 @@ def run_sweep(sweep: Sweep, run, echo=print) -> Sweep:
             sweep = sweep.with_entry(index, status=f"failed: {exc}", run_dir=_new_run_dir(before, sweep.path))
         except HarnessError as exc:
             sweep = sweep.with_entry(index, status=f"skipped: {exc}", run_dir=_new_run_dir(before, sweep.path))
+            skipped[entry.cell] = sweep.entries[index].status
         sweep.save()
         echo(f"[{step}/{len(todo)}] {entry.name}: {sweep.entries[index].status}")
     return sweep
+
+
+def cell_spreads(sweep: Sweep) -> list[str]:
+    """Each cell's run-to-run spread over its completed repeats."""
+    lines = []
+    for cell in dict.fromkeys(e.cell for e in sweep.entries):
+        runs = [e for e in sweep.entries if e.cell == cell]
+        records = [read_run_json(sweep.path / e.run_dir) for e in runs if e.status == COMPLETED]
+        spread = spread_of(records)
+        if spread is not None:
+            lines.append(f"  {cell}, {len(records)} of {len(runs)} repeats completed: {spread.line()}")
+    return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +215,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated subset of {','.join(RUNNABLE_SCENARIOS)} "
                              f"(default: the study's {','.join(STUDY_SCENARIOS)})")
     parser.add_argument("--resume", metavar="DIR", help="continue this sweep: run what is not completed yet")
+    add_repeat_argument(parser)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -191,7 +230,8 @@ def main(args: argparse.Namespace) -> int:
     if args.resume:
         given = [k for k, v in vars(args).items()
                  if v is not None and k not in SWEEP_OPTIONS and k not in RESUME_OPTIONS]
-        if given or args.precisions != ",".join(PRECISIONS) or args.scenarios != ",".join(STUDY_SCENARIOS):
+        if (given or args.repeat != 1 or args.precisions != ",".join(PRECISIONS)
+                or args.scenarios != ",".join(STUDY_SCENARIOS)):
             raise ConfigError("--resume continues a sweep with its own settings; pass no options but --no-progress")
         sweep = load_sweep(Path(args.resume))
         if args.progress is not None:
@@ -202,12 +242,15 @@ def main(args: argparse.Namespace) -> int:
         precisions = parse_choices(args.precisions, PRECISIONS, "--precisions")
         scenarios = parse_choices(args.scenarios, RUNNABLE_SCENARIOS, "--scenarios")
         config_file = str(Path(args.config).resolve()) if args.config else None  # resumable from anywhere
-        sweep = plan_sweep(config_file, _overrides(args), precisions, scenarios)
+        sweep = plan_sweep(config_file, _overrides(args), precisions, scenarios, args.repeat)
     print(f"sweep {sweep.path}: {len(sweep.entries)} runs"
           + ("" if sweep.compliant_length else " (NOT compliant length: a smoke test)"))
     sweep = run_sweep(sweep, benchmark.run_benchmark)
     for entry in sweep.entries:
         print(f"  {entry.name}: {entry.status}")
+    if sweep.repeats > 1:
+        for line in cell_spreads(sweep):
+            print(line)
     paths = write_report(sweep.path)
     print(f"report: {paths.html}\n        {paths.markdown}")
     return 3 if any(e.status.startswith("failed") for e in sweep.entries) else 0

@@ -35,6 +35,7 @@ class RunConfig:
     cpus: str | None = None  # restrict to these CPUs, e.g. "0-23"
     smt: bool = False
     reserve_cores: int = 0
+    cluster: str | None = None  # a Ray address: the nodes run the engines, this machine LoadGen
     quick: bool = False
     duration: float | None = None  # minimum duration in seconds; None: 600 (formal) or quick's
     target_qps: float | None = None  # Offline expected / Server offered rate; None: measured / searched

@@ -29,6 +29,7 @@ class Plan:
     instances: tuple[Instance, ...]
     reserved_cpus: tuple[int, ...]  # whole cores held back for LoadGen and dispatch
     description: str
+    source: str = "flags"  # where the layout came from (harness.engine.layouts says)
 
     def cpus_by_instance(self) -> dict[int, tuple[int, ...]]:
         return {instance.index: instance.cpus for instance in self.instances}

@@ -14,7 +14,7 @@ from harness.cpu.topology import Topology, read_topology
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
              "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")
 PACKAGES = ("onnxruntime-openvino", "onnxruntime", "mlcommons-loadgen", "numpy", "scipy", "onnx",
-            "Pillow", "Cython")
+            "Pillow", "Cython", "ray")
 
 
 def this_machine() -> Machine:

@@ -23,16 +23,18 @@ from harness import __version__
 from harness.config.runconfig import RunConfig
 from harness.cpu.observed import placement_fields
 from harness.cpu.placement import Plan, plan_instances
-from harness.cpu.sysinfo import system_info
+from harness.cpu.sysinfo import cpu_info, system_info
 from harness.cpu.topology import parse_cpulist, read_topology
-from harness.engine.choice import choose_ep
+from harness.engine.choice import CPU, EngineChoice, choose_ep
 from harness.engine.fidelity import fidelity
+from harness.engine.layouts import run_layout
 from harness.engine.proof import precision_proof
-from harness.errors import HarnessError, RunFailed, RunInterrupted, one_line
+from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted, one_line
 from harness.files import atomic_write_text, new_dir, sha256_file
-from harness.loadgen.child import TestJob
+from harness.loadgen.cluster import check_reachable, import_ray, is_loopback
 from harness.loadgen.events import TestOutcome
 from harness.loadgen.inputs import preprocessed_samples, resolve_inputs
+from harness.loadgen.job import ClusterJob, NodeLayout, TestJob
 from harness.loadgen.length import length_line
 from harness.loadgen.server_search import find_server_rate
 from harness.loadgen.settings import LoadGenSettings, mlperf_conf
@@ -86,13 +88,22 @@ def new_run_dir(cfg: RunConfig, model_name: str) -> Path:
 
 
 def _plan(cfg: RunConfig) -> Plan:
+    """The instances of the run: its layout (harness.engine.layouts) placed on this topology."""
     topology = read_topology()
     cpus = parse_cpulist(cfg.cpus, "--cpus") if cfg.cpus else None
-    instances, threads = cfg.instances, cfg.threads
-    if cfg.scenario.one_query_at_a_time and instances is None:
-        instances = 1  # one query at a time: one instance answers it whole (see bench/server.py)
-    return plan_instances(topology, instances, threads, _batch_size(cfg, instances), smt=cfg.smt,
-                          reserve_cores=cfg.reserve_cores, cpus=cpus), topology
+    layout = run_layout(cfg, _layout_ep(cfg), topology, cpus)
+    plan = plan_instances(topology, layout.instances, layout.threads, _batch_size(cfg, layout.instances),
+                          smt=cfg.smt, reserve_cores=cfg.reserve_cores, cpus=cpus)
+    return replace(plan, source=layout.source), topology
+
+
+def _layout_ep(cfg: RunConfig) -> str:
+    """The EP the default layout is for; a precision no EP here runs fails later, at the
+    precision proof, with its run directory (the layout is then the CPU EP's)."""
+    try:
+        return choose_ep(cfg.ep, cfg.precision, cpu_info()["isa"], ort.get_available_providers()).ep
+    except ConfigError:
+        return CPU
 
 
 def _batch_size(cfg: RunConfig, instances: int | None) -> int:
@@ -137,38 +148,46 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
          echo, extra: dict) -> dict:
     inputs = resolve_inputs(cfg)
     artifact, dataset, spec = inputs.artifact, inputs.dataset, inputs.artifact.spec
-    plan, topology = _plan(cfg)
-    check_layout(artifact, plan.instances)
+    if cfg.cluster is None:
+        plan, topology = _plan(cfg)
+        check_layout(artifact, plan.instances)
+        placement = {"description": plan.description, "source": plan.source,
+                     "instances": [vars(i) for i in plan.instances], "reserved_cpus": list(plan.reserved_cpus)}
+        cluster = {}
+    else:  # each node places its own instances and reports them (run.json cluster.nodes)
+        if cfg.cpus:
+            raise ConfigError(f"--cpus {cfg.cpus} names this machine's CPUs, but with --cluster the nodes run "
+                              "the engines and each places itself: use --instances and --threads")
+        import_ray()
+        check_reachable(cfg.cluster)
+        plan, topology = None, read_topology()
+        placement = {"description": "on the cluster's nodes (cluster.nodes)",
+                     "source": "each node's own (cluster.nodes[].placement.source)",
+                     "instances": [], "reserved_cpus": []}
+        cluster = {"cluster": {"address": cfg.cluster,
+                               "interconnect": "loopback" if is_loopback(cfg.cluster) else "TCP/IP (Ray)"}}
     run_dir = new_run_dir(cfg, artifact.name)
     record = RunRecord.create(
         run_dir, harness_version=__version__, status="preparing", run_id=run_dir.name, started=now(),
-        config=cfg.to_json(), model=artifact.to_json(), dataset=dataset.to_json(),
-        placement={"description": plan.description, "instances": [vars(i) for i in plan.instances],
-                   "reserved_cpus": list(plan.reserved_cpus)},
+        config=cfg.to_json(), model=artifact.to_json(), dataset=dataset.to_json(), placement=placement,
         system=system_info(topology), compliant_length=cfg.compliant_length, sut_class=sut_class or HARNESS_SUT,
-        notes=[SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [], **extra)
+        notes=[SYNTHETIC_WEIGHTS_NOTE] if artifact.synthetic_weights else [], **cluster, **extra)
     try:  # from here on, whatever stops the run, run.json says FAILED and why
         if audit_config is not None:  # the run directory keeps exactly what LoadGen was given
             audit_config = Path(shutil.copyfile(audit_config, run_dir / "audit.config"))
         echo(f"run {run_dir}")
         echo(f"  {artifact.name} ({SYNTHETIC_WEIGHTS_NOTE})" if artifact.synthetic_weights else f"  {artifact.name}")
-        echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {plan.description}, {_length_words(cfg)}")
+        echo(f"  {cfg.scenario} {cfg.mode}, {cfg.precision}, {placement['description']}, {_length_words(cfg)}")
         samples = preprocessed_samples(inputs, cfg.progress)
-        choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
         model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
-        proof = precision_proof(model_path, choice)
-        record.update(engine=choice.to_json(), precision=proof, quantization=quantization)
-        echo(f"  {choice.ep} EP ({choice.reason}); engine reports {proof.get('reported', 'nothing')}")
-        if not proof["matches"]:
-            cause = (f"asked for {cfg.precision} on the {choice.ep} EP but the engine reports "
-                     f"{proof.get('reported') or proof.get('error')}")
-            record.fail(cause)
-            raise RunFailed(f"{cause}; nothing was measured ({run_dir})")
+        record.update(quantization=quantization)
+        choice = None if cfg.cluster else _prove_precision(cfg, record, model_path, echo)
         job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
-                      samples_path=samples.filename, instances=plan.instances,
+                      samples_path=samples.filename, instances=plan.instances if plan else (),
                       loadgen=_loadgen_settings(cfg, len(dataset)),
                       target=getattr(cfg, cfg.scenario.target_key),
-                      audit_config=audit_config, sut_class=sut_class)
+                      audit_config=audit_config, sut_class=sut_class,
+                      cluster=_cluster_job(cfg, stall_timeout_s) if cfg.cluster else None)
         record.update(status="running")
         outcome = supervise(job, record, stall_timeout_s, cfg.progress, f"{cfg.scenario} {cfg.mode}",
                             lambda target: echo(length_line(job.loadgen, target, calibrated=job.target is None)))
@@ -178,7 +197,9 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
         finish(record, cfg, artifact, dataset.labels, outcome)
         if cfg.mode == "accuracy" and cfg.precision != "fp32":
             echo("  fidelity: comparing outputs with the FP32 model on the same samples")
-            record.update(fidelity=fidelity(str(artifact.path), model_path, choice, spec, samples).to_json())
+            here = choice or choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"],
+                                       ort.get_available_providers())  # a cluster run compares on this machine
+            record.update(fidelity=fidelity(str(artifact.path), model_path, here, spec, samples).to_json())
     except _Stop as exc:
         record.fail(f"interrupted by {exc}")
         raise RunInterrupted(f"run FAILED: interrupted by {exc}; logs kept in {run_dir}", exc.signum) from None
@@ -187,6 +208,27 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
             record.fail(one_line(exc), None if isinstance(exc, HarnessError) else traceback.format_exc())
         raise
     return record.data
+
+
+def _prove_precision(cfg: RunConfig, record: RunRecord, model_path: str, echo) -> EngineChoice:
+    """This machine's EP for the precision, and the engine's own word on what it computes in;
+    a mismatch fails the run before anything is measured."""
+    choice = choose_ep(cfg.ep, cfg.precision, record.data["system"]["isa"], ort.get_available_providers())
+    proof = precision_proof(model_path, choice)
+    record.update(engine=choice.to_json(), precision=proof)
+    echo(f"  {choice.ep} EP ({choice.reason}); engine reports {proof.get('reported', 'nothing')}")
+    if not proof["matches"]:
+        cause = (f"asked for {cfg.precision} on the {choice.ep} EP but the engine reports "
+                 f"{proof.get('reported') or proof.get('error')}")
+        record.fail(cause)
+        raise RunFailed(f"{cause}; nothing was measured ({record.run_dir})")
+    return choice
+
+
+def _cluster_job(cfg: RunConfig, node_timeout_s: float) -> ClusterJob:
+    """The run's layout flags, for every node to apply to its own topology."""
+    layout = NodeLayout(cfg.instances, cfg.threads, _batch_size(cfg, cfg.instances), cfg.smt, cfg.reserve_cores)
+    return ClusterJob(cfg.cluster, cfg.ep, cfg.precision, layout, node_timeout_s)
 
 
 def _length_words(cfg: RunConfig) -> str:
@@ -221,8 +263,9 @@ def finish(record: RunRecord, cfg: RunConfig, artifact: ModelArtifact, labels: n
         note = f"  # {SYNTHETIC_WEIGHTS_NOTE}" if artifact.synthetic_weights else ""
         atomic_write_text(run_dir / "accuracy.txt", acc.line() + note + "\n")
         result.update(top1=acc.top1, accuracy_good=acc.good, accuracy_total=acc.total)
-    placement = record.data["placement"]
-    observed = None if outcome.threads is None else list(outcome.threads)
-    placement.update(placement_fields(placement["instances"], observed, record.data["system"]["allowed_cpus"]))
+    if cfg.cluster is None:
+        placement = record.data["placement"]
+        observed = None if outcome.threads is None else list(outcome.threads)
+        placement.update(placement_fields(placement["instances"], observed, record.data["system"]["allowed_cpus"]))
     result["stats"] = write_run_stats(run_dir).summary()
     record.update(status="completed", result=result, finished=now())

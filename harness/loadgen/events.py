@@ -34,6 +34,17 @@ class ServerBatching:
 
 
 @dataclass(frozen=True)
+class ClusterNodes:
+    """What each node of a cluster run said about itself: placement, system, engine, precision
+    proof, and as the run goes on what it measured and how its threads ran."""
+
+    nodes: tuple[dict, ...]
+    # The QDL's own figures: "rate", samples/s it sustains with no inference (measured before
+    # the test), "overhead_us", percentiles of its cost per part (after it)
+    dispatch: dict | None = None
+
+
+@dataclass(frozen=True)
 class Progress:
     samples: int  # completed so far
 

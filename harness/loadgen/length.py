@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.loadgen.child import OFFLINE_MARGIN
+from harness.loadgen.prepare import OFFLINE_MARGIN
 from harness.loadgen.settings import QUICK_DURATION_S, QUICK_MIN_QUERIES, LoadGenSettings, mlperf_conf
 from harness.terms import MIN_DURATION_S, Scenario
 

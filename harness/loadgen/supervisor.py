@@ -16,9 +16,10 @@ import time
 
 from harness.errors import ConfigError
 from harness.lifetime import children_starting
-from harness.loadgen.child import TestJob, run_test
+from harness.loadgen.child import run_test
 from harness.loadgen.events import (
     Calibrated,
+    ClusterNodes,
     Done,
     Failed,
     Progress,
@@ -27,6 +28,7 @@ from harness.loadgen.events import (
     TestOutcome,
     ThreadsObserved,
 )
+from harness.loadgen.job import TestJob
 from harness.progress import bar as progress_bar
 from harness.results.runjson import RunRecord
 
@@ -83,6 +85,11 @@ def supervise(job: TestJob, record: RunRecord, stall_timeout_s: float, progress:
                     return TestOutcome(event, samples, threads)
                 case Providers(names):
                     record.update(providers=list(names))
+                case ClusterNodes(nodes, dispatch):
+                    # The engine and the proof every node must match: the first node's.
+                    record.update(cluster={**record.data["cluster"], "nodes": list(nodes), "dispatch": dispatch},
+                                  engine=nodes[0]["engine"], precision=nodes[0]["precision"],
+                                  providers=nodes[0].get("providers"))
                 case ServerBatching():
                     record.update(server_batching=event.to_json())
                 case Calibrated(target):

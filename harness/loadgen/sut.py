@@ -77,7 +77,7 @@ class Worker(threading.Thread):
         while (item := self.work.get()) is not None:
             try:
                 if self.collect_s is None:
-                    self.serve(*item)
+                    self.serve([item])
                 elif not self.serve_collected(item):
                     return
             except BaseException as exc:  # LoadGen would wait forever for these samples
@@ -87,14 +87,10 @@ class Worker(threading.Thread):
     collect_s: float | None = None  # Server: how long a batch waits for more queries
     batch_limit = 0  # Server: the most samples a collected batch holds
 
-    def serve(self, ids: np.ndarray, indices: np.ndarray, issued_ns: int) -> None:
-        self.infer(indices)
-        self.respond(ids, len(ids), issued_ns)
-
     def serve_collected(self, first: tuple) -> bool:
         """Collect queries after `first` until the batch is full or collect_s has passed since
         `first` arrived, run them as one batch. False when the SUT is stopping."""
-        items, n = [first], len(first[0])
+        items, n = [first], len(first[1])
         deadline = first[2] + self.collect_s * 1e9
         stopping = False
         while n < self.batch_limit:
@@ -107,14 +103,15 @@ class Worker(threading.Thread):
                 stopping = True
                 break
             items.append(item)
-            n += len(item[0])
-        indices = np.concatenate([item[1] for item in items])
-        self.infer(indices)
-        completed_ns = time.monotonic_ns()
-        complete(np.concatenate([item[0] for item in items]), self.responses.ctypes.data, n)
-        self.timeline.rows.extend((issued, completed_ns, len(ids)) for ids, _, issued in items)
-        self.samples_done += n
+            n += len(item[1])
+        self.serve(items)
         return not stopping
+
+    def serve(self, items: list[tuple]) -> None:
+        """Run the work items (ids, indices, issued_ns, ...) as one batch and answer them."""
+        indices = items[0][1] if len(items) == 1 else np.concatenate([item[1] for item in items])
+        self.infer(indices)
+        self.answer(items, len(indices))
 
     def infer(self, indices: np.ndarray) -> None:
         """Labels of the samples `indices` into responses[:len(indices)]."""
@@ -124,9 +121,12 @@ class Worker(threading.Thread):
         self.engine.run(n)
         self.engine.labels_into(n, self.responses)
 
-    def respond(self, ids: np.ndarray, n: int, issued_ns: int) -> None:
+    def answer(self, items: list[tuple], n: int) -> None:
+        """Complete the items' LoadGen responses with responses[:n], in the items' order."""
+        ids = items[0][0] if len(items) == 1 else np.concatenate([item[0] for item in items])
         complete(ids, self.responses.ctypes.data, n)
-        self.timeline.rows.append((issued_ns, time.monotonic_ns(), n))
+        completed_ns = time.monotonic_ns()
+        self.timeline.rows.extend((item[2], completed_ns, len(item[1])) for item in items)
         self.samples_done += n
 
 
@@ -184,7 +184,7 @@ class SUT:
             if not self._issue_thread_taken:
                 worker.take_current_thread()
                 self._issue_thread_taken = True
-            worker.serve(ids, indices, issued)
+            worker.serve([(ids, indices, issued)])
         except BaseException as exc:  # must not unwind into LoadGen's C++ thread
             self.on_error(worker.name, exc)
 

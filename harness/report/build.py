@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from harness.report import charts
-from harness.report.cells import compliance_badge, validity_badge
+from harness.report.cells import compliance_badge, spread_row, validity_badge
 from harness.report.disclosure import disclosure_section
 from harness.report.document import Badge, Callout, Card, Cards, Document, Image, Paragraph, Section, Table
 from harness.report.inputs import Planned, ReportInput, RunView
 from harness.report.scenarios import scenarios_section
 from harness.results.format import interval, latency, milliseconds, rate
+from harness.results.repeats import repeat_of
 from harness.results.runstats import AGREEMENT_MEANING, LATENCY_MEANING
 from harness.terms import MIN_DURATION_S, PRECISIONS, SYNTHETIC_WEIGHTS_NOTE, Scenario
 
@@ -123,13 +124,19 @@ def _callouts(inp: ReportInput) -> list[Callout]:
         notes.append(Callout("bad", "INVALID runs", "LoadGen marked " + ", ".join(
             f"{r.precision} {r.scenario} {r.kind}" for r in invalid) + " INVALID; see each run's LoadGen settings."))
     notes += _shown_of_several(inp)
+    seen = set()
     for p in inp.planned:
         name = f"{p.precision} {p.scenario}" + (f" ({p.run.run_id})" if p.run and inp.kind != "sweep" else "")
         if p.status.startswith(("skipped", "failed", "abandoned")):
             kind, _, reason = p.status.partition(":")
-            notes.append(Callout("warn" if kind == "skipped" else "bad", f"{name} {kind}", reason.strip() or kind))
+            note = Callout("warn" if kind == "skipped" else "bad", f"{name} {kind}", reason.strip() or kind)
         elif p.status in ("pending", "running"):
-            notes.append(Callout("warn", f"{name} {p.status}", _unfinished(inp, p)))
+            note = Callout("warn", f"{name} {p.status}", _unfinished(inp, p))
+        else:
+            continue
+        if note not in seen:  # the repeats of a skipped cell are skipped for one reason: said once
+            seen.add(note)
+            notes.append(note)
     return notes
 
 
@@ -155,10 +162,32 @@ def _shown_of_several(inp: ReportInput) -> list[Callout]:
                      and p.run is not None and p.run.kind == "performance"]
             if len(tries) > 1 and shown is not None and shown.run is not None:
                 done = sum(p.run.completed for p in tries)
+                repeats = any(repeat_of(p.run.record) for p in tries)
                 notes.append(Callout("info", f"{precision} {scenario}: {len(tries)} performance runs",
                                      f"{done} completed; the headline shows {shown.run.run_id}"
-                                     + (", the newest that completed" if shown.run.completed else "")))
+                                     + (", the newest that completed" if shown.run.completed else "")
+                                     + ("; the spread over the repeats is under Run-to-run spread" if repeats else "")))
     return notes
+
+
+# --- repeats --------------------------------------------------------------------------
+
+
+def _spread_section(inp: ReportInput) -> Section | None:
+    """A row per configuration that was repeated (--repeat N): median and range over its runs."""
+    groups: dict[str, list[RunView]] = {}
+    for run in inp.runs:
+        repeat = repeat_of(run.record)
+        if repeat and run.kind == "performance":
+            groups.setdefault(repeat["group"], []).append(run)
+    if not groups:
+        return None
+    table = Table(("Configuration", "Runs with a result", "Metric", "Median", "Min – max", "Relative spread"),
+                  tuple(spread_row(runs) for runs in groups.values()),
+                  caption="Each configuration's headline figure over its independent repeats (--repeat N, each "
+                          "run its own process). Relative spread: (max − min) / median. Runs that failed have no "
+                          "figure. `harness compare` judges two configurations on these per-run figures.")
+    return Section("spread", "Run-to-run spread", (table,))
 
 
 # --- the two study figures ------------------------------------------------------------
@@ -317,7 +346,7 @@ def build_document(inp: ReportInput) -> Document:
         title=f"{model} on {system.get('cpu_model', 'an unknown CPU')}",
         subtitle=f"{kind} {inp.path.name}{when} · harness {runs[0].record.get('harness_version', '?') if runs else '?'}",
         badges=tuple(badges),
-        sections=(_headline(inp),
+        sections=(_headline(inp), *filter(None, [_spread_section(inp)]),
                   Section("figures", "The study's figures", (_throughput_figure(inp), _latency_figure(inp))),
                   *filter(None, [scenarios_section(inp)]),
                   _runs_section(inp), disclosure_section(inp),

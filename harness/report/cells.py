@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from harness.report.document import Badge
+from harness.results.format import milliseconds, rate
+from harness.results.repeats import repeat_of, spread_of
 from harness.results.runview import RunView
 
 
@@ -50,3 +52,16 @@ def engine_choice(run: RunView) -> str:
     if not engine:
         return providers
     return f"{engine.get('ep', '?')} EP: {engine.get('reason', '')}\nsessions on {providers}"
+
+
+def spread_row(runs: list[RunView]) -> tuple[str, ...]:
+    """One configuration's repeats as a row: how many have a figure, its median, range and spread."""
+    first = runs[0]
+    planned = max(repeat_of(r.record)["of"] for r in runs)
+    spread = spread_of([r.record for r in runs])
+    name = f"{first.precision.upper()} · {first.scenario} · batch {first.batch_size}"
+    if spread is None:
+        return (name, f"0 of {planned}", first.scenario.metric, "no result", "", "")
+    show = milliseconds if first.scenario.latency_bound else rate
+    return (name, f"{len(spread.values)} of {planned}", first.scenario.metric, show(spread.median),
+            f"{show(spread.low)} – {show(spread.high)}", f"{spread.relative * 100:.1f} %")

@@ -62,6 +62,9 @@ def _runs_disclosure(scenario: str, runs: list[RunView]) -> Table:
         return (name, *[get(r) for r in runs])
 
     def instances(r: RunView) -> str:
+        nodes = (r.record.get("cluster") or {}).get("nodes")
+        if nodes:  # each cluster node placed its own
+            return "\n".join(f"{n['node']}: {n['placement']['description']}" for n in nodes)
         return "\n".join(f"#{i['index']} node {i['node']} CPUs {_cpu_ranges(i['cpus'])} × {i['threads']} threads"
                          for i in r.record.get("placement", {}).get("instances", []))
 
@@ -91,9 +94,36 @@ def _runs_disclosure(scenario: str, runs: list[RunView]) -> Table:
                  fields=True)
 
 
+def _cluster_tables(runs: list[RunView]) -> list:
+    """Each cluster the runs used: its nodes as they described themselves."""
+    tables, seen = [], set()
+    for run in runs:
+        cluster = run.record.get("cluster") or {}
+        nodes = cluster.get("nodes") or []
+        key = tuple(n["node"] for n in nodes)
+        if not nodes or key in seen:
+            continue
+        seen.add(key)
+        dispatch = cluster.get("dispatch") or {}
+        overhead = dispatch.get("overhead_us") or {}
+        rows = [(n["node"], n["system"].get("cpu_model", "unknown"),
+                 f"{n['system'].get('cores', '?')} cores, CPUs {_cpu_ranges(n['system'].get('allowed_cpus', []))}",
+                 n["placement"]["description"], f"{n['engine']['ep']}: {n['precision'].get('reported', 'nothing')}",
+                 ", ".join(f"{k} {v}" for k, v in n["system"].get("versions", {}).items()))
+                for n in nodes]
+        caption = (f"Cluster of {len(nodes)} nodes at {cluster.get('address')} ({cluster.get('interconnect')}), "
+                   f"LoadGen on {run.record.get('system', {}).get('hostname', 'unknown')} (run {run.run_id})"
+                   + (f"; dispatch cost per request p50 {overhead['p50']:.0f} µs, p99 {overhead['p99']:.0f} µs"
+                      if overhead else "") + ".")
+        tables.append(Table(("Node", "CPU", "Cores", "Placement", "Engine (precision reported)", "Versions"),
+                            rows, caption=caption))
+    return tables
+
+
 def disclosure_section(inp: ReportInput) -> Section:
     if not inp.runs:
         return Section("disclosure", "System disclosure", (Paragraph(("No run directory to disclose.",)),))
     scenarios = dict.fromkeys(r.scenario for r in inp.completed)
     per_run = [_runs_disclosure(s, [r for r in inp.completed if r.scenario == s]) for s in scenarios]
-    return Section("disclosure", "System disclosure", (*_system_table(inp), *per_run))
+    return Section("disclosure", "System disclosure",
+                   (*_system_table(inp), *_cluster_tables(list(inp.completed)), *per_run))

@@ -4,7 +4,8 @@ Schema history (the `schema` field):
   1  no `schema` field; `sut_class` named the harness's SUT "harness.sut:SUT"
   2  `schema` field; the harness's SUT is "harness.loadgen.sut:SUT"
 The reader upgrades what it reads to the current schema in memory and never rewrites the
-file, so report, compare and audit take every version as it is.
+file, so report, compare and audit take every version as it is. Optional keys added since
+need no new schema: `repeat` ({"group", "index", "of"}) marks one of `--repeat N` runs.
 
 A run records the process that writes its run.json (`process`: pid, its start time in
 clock ticks since boot, the boot and the host). A run killed by SIGKILL, or whose machine

@@ -38,9 +38,15 @@ SHAPE = {
     "placement.instances[].index": int, "placement.instances[].node": int, "placement.instances[].cpus": list,
     "placement.instances[].cpus[]": int, "placement.instances[].threads": int,
     "placement.instances[].batch_size": int, "placement.warnings": list, "placement.warnings[]": str,
+    "placement.source": str,
+    # A cluster run: the nodes as they described themselves (harness.loadgen.node)
+    "cluster": (dict, NULL), "cluster.address": str, "cluster.nodes": list, "cluster.nodes[]": dict,
+    "cluster.nodes[].node": str, "cluster.nodes[].system": dict, "cluster.nodes[].placement": dict,
+    "cluster.nodes[].engine": dict, "cluster.nodes[].precision": dict,
     "system": dict, "system.cpu_model": str, "system.hostname": str, "system.os": dict, "dataset": dict,
     "engine": (dict, NULL), "precision": (dict, NULL), "audit": (dict, NULL), "quantization": (dict, NULL),
     "fidelity": (dict, NULL), "process": (dict, NULL),
+    "repeat": (dict, NULL), "repeat.group": str, "repeat.index": int, "repeat.of": int,
 }
 _NAMES = {Number: "a finite number", NULL: "null", dict: "an object", list: "a list", str: "a string",
           bool: "true or false", int: "an integer"}
