@@ -32,7 +32,7 @@ from tinymodels import COLOUR_SPEC
 # ---- commands ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("word, hint", [("reprot", "did you mean 'report'?"), ("swep", "did you mean 'sweep'?"),
-                                        ("benchmark", "the commands are compare, ")])
+                                        ("benchmark", "the commands are cluster, compare, ")])
 def test_a_mistyped_command_is_one_line_with_a_suggestion(word, hint, capsys):
     assert main([word, "runs/x"]) == 2
     err = capsys.readouterr().err
