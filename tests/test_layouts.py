@@ -87,6 +87,10 @@ def test_a_system_profile_wins_over_the_default_and_flags_over_both(tmp_path, se
     assert (layout.instances, layout.threads, layout.source) == (4, 1, "flags (--instances/--threads or --config)")
     untuned = load_config(None, {"precision": "int8"}, systems=tmp_path / "none", machine=machine)
     assert run_layout(untuned, "openvino", server).source.startswith("default: throughput layout (OpenVINO EP")
+    # A profile tunes the machine it was measured on; on a cluster the nodes run the engines.
+    clustered = load_config(None, {"precision": "int8", "cluster": "10.0.0.1:6379"}, systems=tmp_path,
+                            machine=machine)
+    assert (clustered.instances, clustered.threads, clustered.system_profile) == (None, None, None)
 
 
 def test_threads_alone_keep_one_instance_for_one_query_at_a_time(server):

@@ -108,9 +108,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run configuration, with this machine's tuned layout where the user left it open.
     A --batch-size for SingleStream is refused here, not in load_config: a sweep's --batch-size
     is meant for its Offline runs and is dropped for SingleStream."""
-    overrides = overrides_from_args(args)
-    # This machine's profile tunes this machine; on a cluster the nodes run the engines.
-    cfg = load_config(args.config, overrides, machine=None if overrides.get("cluster") else this_machine())
+    cfg = load_config(args.config, overrides_from_args(args), machine=this_machine())
     check_batch_size(cfg)
     return cfg
 

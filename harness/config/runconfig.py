@@ -151,7 +151,7 @@ def _merge_file(values: dict, batch_sizes: dict, data: dict, where: str) -> None
 
 def load_config(config_file: str | None = None, overrides: dict | None = None,
                 systems: Path | None = None, machine: Machine | None = None) -> RunConfig:
-    """Defaults, the tuned layout of `machine` (None: no profile), the user's TOML file, then
+    """Defaults, the tuned layout of `machine` (None, or a cluster run: no profile), the user's TOML file, then
     CLI overrides (None means not given). `systems`: where system profiles live
     (profiles.systems_dir())."""
     values: dict = {}
@@ -178,7 +178,7 @@ def load_config(config_file: str | None = None, overrides: dict | None = None,
     _check_quick(cfg)
     if cfg.precision in user_batch_sizes:
         chosen.add("batch_size")
-    if machine is None:
+    if machine is None or cfg.cluster:  # a profile tunes its machine; a cluster's nodes run the engines
         return cfg
     return _with_tuned_layout(cfg, chosen, systems or systems_dir(), machine)
 
