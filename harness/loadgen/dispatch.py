@@ -46,7 +46,8 @@ class Dispatch:
         self.overhead_ns: list[int] = []
         self._waiting: deque = deque()
         self._parts = 0
-        self._lock = threading.Lock()
+        # Reentrant: a future already done runs its callback (_answered) inside _send_waiting.
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="harness-node-watchdog", daemon=True)
 
