@@ -31,7 +31,7 @@ from harness.engine.layouts import run_layout
 from harness.engine.proof import precision_proof
 from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted, one_line
 from harness.files import atomic_write_text, new_dir, sha256_file
-from harness.loadgen.cluster import check_reachable, import_ray, is_loopback
+from harness.loadgen.cluster import check_reachable, is_loopback, require_ray
 from harness.loadgen.events import TestOutcome
 from harness.loadgen.inputs import preprocessed_samples, resolve_inputs
 from harness.loadgen.job import ClusterJob, NodeLayout, TestJob
@@ -158,7 +158,7 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
         if cfg.cpus:
             raise ConfigError(f"--cpus {cfg.cpus} names this machine's CPUs, but with --cluster the nodes run "
                               "the engines and each places itself: use --instances and --threads")
-        import_ray()
+        require_ray()
         check_reachable(cfg.cluster)
         plan, topology = None, read_topology()
         placement = {"description": "on the cluster's nodes (cluster.nodes)",

@@ -75,7 +75,7 @@ class _LocalSide:
         self.sut_handle = lg.ConstructFastSUT(self.sut.issue, self.sut.flush)
         self.qsl_handle = lg.ConstructQSL(len(cache), job.loadgen.performance_sample_count, store.load, store.unload)
         self._observed = False
-        self._events = events
+        self.events = events
 
     @property
     def samples_done(self) -> int:
@@ -84,10 +84,10 @@ class _LocalSide:
     def observe(self) -> None:
         """Once samples flow: where this process's threads are allowed and run."""
         if not self._observed and self.sut.samples_done:
-            self._events.put(ThreadsObserved(tuple(asdict(o) for o in observe_threads())))
+            self.events.put(ThreadsObserved(tuple(asdict(o) for o in observe_threads())))
             self._observed = True
 
-    def finish(self, events) -> np.ndarray:
+    def finish(self) -> np.ndarray:
         self.sut.stop()
         lg.DestroyQSL(self.qsl_handle)
         lg.DestroyFastSUT(self.sut_handle)
@@ -133,7 +133,7 @@ def _run(job: TestJob, events) -> None:
     lg.StartTestWithLogSettings(side.sut_handle, side.qsl_handle, settings, log_settings, audit)
     stop_reporting.set()
     reporter.join()
-    timeline = side.finish(events)
+    timeline = side.finish()
     timeline = timeline[np.lexsort((timeline[:, 1], timeline[:, 0]))]  # issue order
     np.save(job.run_dir / "timeline.npy", timeline)
     np.save(job.run_dir / "latencies.npy", timeline[:, 1] - timeline[:, 0])

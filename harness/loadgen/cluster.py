@@ -11,6 +11,7 @@ loopback address keeps this process's own Ray endpoint on loopback too.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import time
@@ -39,25 +40,37 @@ DISPATCH_PROBE_S = 1.0
 MAX_IN_FLIGHT = 64
 
 
+RAY_MISSING = "--cluster needs Ray on this machine and every node: pip install -e '.[cluster]' (or pip install ray)"
+
+
+def require_ray() -> None:
+    """Ray is installed (found, not imported: the LoadGen child imports it)."""
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(RAY_MISSING)
+
+
 def import_ray(local_only: bool = False):
     """Ray, imported; `local_only`: its servers in this process and what it starts bind to
     loopback only."""
     if local_only:  # read by Ray when it is imported: it must be set first
         os.environ[RAY_LOCAL_ONLY_ENV] = "0"
-    try:
-        import ray
-        from ray._private import ray_constants
-    except ImportError:
-        raise ConfigError("--cluster needs Ray on this machine and every node: "
-                          "pip install -e '.[cluster]' (or pip install ray)") from None
+    require_ray()
+    import ray
+    from ray._private import ray_constants
+
     if local_only and ray_constants.ENABLE_RAY_CLUSTER:
         raise ConfigError(f"Ray was imported before {RAY_LOCAL_ONLY_ENV}=0 was set and would listen on every "
                           "interface; set it in the environment before starting")
     return ray
 
 
+def _host_port(address: str) -> tuple[str, str]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), port
+
+
 def is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0].strip("[]")
+    host = _host_port(address)[0]
     if host == "localhost":
         return True
     try:
@@ -81,9 +94,9 @@ def check_reachable(address: str) -> None:
     """Ray retries an unreachable address for minutes: say so at once instead."""
     if address == "auto":
         return
-    host, _, port = address.rpartition(":")
+    host, port = _host_port(address)
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--cluster {address}: no Ray head answers there ({one_line(exc)}); give the "
                           "HOST:PORT that `ray start --head` printed, or 'auto' on a node") from None
@@ -97,6 +110,7 @@ class ClusterSide:
     """The cluster's half of the child's test: nodes set up, and LoadGen's SUT and QSL handles."""
 
     def __init__(self, job: TestJob, cache: np.ndarray, events, on_error):
+        self.events = events
         cluster = job.cluster
         ray = self.ray = connect(cluster.address)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -218,13 +232,13 @@ class ClusterSide:
         for fact, observed in zip(self.facts, self._each("threads")):
             fact["threads_observed"] = observed
 
-    def finish(self, events) -> np.ndarray:
+    def finish(self) -> np.ndarray:
         self.dispatch.stop()
         overhead = np.asarray(self.dispatch.overhead_ns, dtype=np.float64) / 1000
         if len(overhead):
             self.dispatch_facts["overhead_us"] = {f"p{q}": float(np.percentile(overhead, q)) for q in (50, 90, 99)}
         self.threads()
-        events.put(ClusterNodes(tuple(self.facts), dict(self.dispatch_facts)))
+        self.events.put(ClusterNodes(tuple(self.facts), dict(self.dispatch_facts)))
         for actor in self.actors:
             actor.stop.remote()
         lg.DestroyQSL(self.qsl_handle)
