@@ -12,8 +12,9 @@ rejects fails here, naming the same rule. Beyond it:
 - rules it does not apply (LoadGen's INVALID verdict, LoadGen errors in a performance
   log, compliance tests in the open division, ...) are warnings that say so.
 
---quick waives exactly the length rules and the fields only a person can fill, and
-relaxes the compliance performance thresholds; the report says so first.
+--quick waives exactly the length rules, the fields only a person can fill, and a
+compliance performance verdict that fails the official thresholds with scores within a
+factor of 4 (what timing a run of seconds explains); the report says so first.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from audit.rules import (
 )
 from audit.sysdesc import MEASUREMENT_FIELDS
 from audit.systemcheck import check_system, scenario_findings
-from audit.verify import ACCURACY_DELTA_PERCENT, QUICK_FACTOR
+from audit.verify import ACCURACY_DELTA_PERCENT, QUICK_FACTOR, WAIVED_MARK, compare_scores
 from harness.results.logs import ACCURACY_LOG, DETAIL, SUMMARY, LoadGenLog, read_detail_log
 from harness.terms import (
     ACCURACY_TARGET,
@@ -64,8 +65,8 @@ OPTIONAL_RUN_FILES = {ACCURACY_LOG, "mlperf_log_trace.json", "results.json", ".g
 QUICK_NOTE = (f"QUICK CHECK: not a submission check. Waived: minimum duration {MIN_DURATION_MS // 1000} s, "
               f"performance sample count >= {PERFORMANCE_SAMPLE_COUNT}, Offline samples per query >= "
               f"{OFFLINE_MIN_SAMPLES_PER_QUERY:,}, accuracy over all {DATASET_SIZE:,} images, LoadGen's "
-              f"duration/query-count validity, system fields a person fills; compliance performance "
-              f"thresholds relaxed to a factor of {QUICK_FACTOR:g}.")
+              f"duration/query-count validity, system fields a person fills, a compliance performance "
+              f"verdict that fails with scores within a factor of {QUICK_FACTOR:g}.")
 
 
 @dataclass(frozen=True)
@@ -267,16 +268,23 @@ class _Scenario:
             if test == "TEST01":
                 self.test01_accuracy(test_dir)
             verify_file = test_dir / "verify_performance.txt"
-            if self.require(verify_file):
-                text = verify_file.read_text(errors="replace")
-                if "TEST PASS" not in text:
-                    self.add(verify_file, f"compliance test performance check failed: {_verdict(text)}", RERUN_TEST)
             run_dir = test_dir / "performance" / "run_1"
             if run_dir.is_dir():
                 extra = {p.name for p in run_dir.iterdir()} - {SUMMARY, DETAIL} - OPTIONAL_RUN_FILES
                 if extra:
                     self.add(run_dir, f"file list mismatch ({sorted(extra)})", "remove them")
             log = self.log(run_dir)
+            if self.require(verify_file):
+                text = verify_file.read_text(errors="replace")
+                if "TEST PASS" not in text:
+                    # A quick run's timing cannot hold to the official thresholds: --quick waives a
+                    # verdict the verifier marked waived, where the logs' scores confirm it (within
+                    # QUICK_FACTOR); a failure for any other reason is never marked so.
+                    marked = any(line.startswith(WAIVED_MARK) for line in text.splitlines())
+                    within = perf is not None and log is not None and not compare_scores(
+                        test, self.scenario, perf, log, quick=True).relaxed
+                    self.add(verify_file, f"compliance test performance check failed: {_verdict(text)}", RERUN_TEST,
+                             quick_waives=marked and within)
             if log is None:
                 continue
             where = run_dir / DETAIL

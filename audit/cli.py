@@ -16,7 +16,7 @@ RUN_KINDS = ("accuracy", *TESTS)
 
 def _echo_verdicts(verdicts) -> None:
     for v in verdicts:
-        print(f"{v.test} {v.filename}: {v.status}")
+        print(f"{v.test} {v.filename}: {v.shown()}")
 
 
 def cmd_run(args) -> int:
@@ -40,7 +40,7 @@ def cmd_run(args) -> int:
     for v in verdicts:
         v.write(run.path)
     _echo_verdicts(verdicts)
-    return 0 if all(v.passed for v in verdicts) else 1
+    return 0 if all(v.ok for v in verdicts) else 1
 
 
 def cmd_verify(args) -> int:
@@ -54,7 +54,7 @@ def cmd_verify(args) -> int:
     for v in verdicts:
         print(v.text(), end="")
         v.write(out)
-    return 0 if all(v.passed for v in verdicts) else 1
+    return 0 if all(v.ok for v in verdicts) else 1
 
 
 def cmd_package(args) -> int:

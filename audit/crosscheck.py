@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from audit.errors import AuditError
-from audit.rules import INCONSISTENT, MAX_ACCURACY_LOG_BYTES, MIN_DURATION_MS, NOTE, SCORE_KEYS, Finding
+from audit.rules import INCONSISTENT, MAX_ACCURACY_LOG_BYTES, NOTE, SCORE_KEYS, Finding
 from audit.runs import read_run
 from audit.truncate import ELISION, VIEWABLE_BYTES
 from audit.verify import HEADER_MARK, compare_responses, compare_scores, read_accuracy_log, score
@@ -283,8 +283,7 @@ def performance_verdict_findings(test: str, scenario: Scenario, verify_file: Pat
         if actual is not None and (recorded is None or not math.isclose(recorded, actual, rel_tol=1e-9)):
             findings.append(Finding(where, f"{name} = {recorded}, but {whose}/{DETAIL} has "
                                            f"{SCORE_KEYS[scenario]} = {actual}", EDITED, kind=INCONSISTENT))
-    quick = (perf.get("effective_min_duration_ms") or 0) < MIN_DURATION_MS
-    _, reason = compare_scores(test, scenario, perf, measured, quick)
+    reason = compare_scores(test, scenario, perf, measured, quick=False).official
     if reason and _passed(lines):
         findings.append(Finding(where, f"says TEST PASS, but the logs in the tree give: {reason}", EDITED,
                                 kind=INCONSISTENT))

@@ -232,7 +232,7 @@ def _run_step(run: FormalRun, scenario: str, step: str, echo) -> None:
         accuracy = read_run(Path(run.finished(f"{scenario} accuracy")["run"]))
         for verdict in verify(step, perf, done, accuracy):
             verdict.write(done.path)
-            echo(f"  {verdict.filename}: {verdict.status}")
+            echo(f"  {verdict.filename}: {verdict.shown()}")
     run.finish(key, run=str(done.path))
 
 

@@ -211,7 +211,7 @@ def package(paths: list[Path], out: Path, submitter: str, system: str, division:
                  [command(g.performance) for g in groups])
     for g in groups:
         for verdict in _scenario(root, system, g, round_):
-            echo(f"{g.scenario} {verdict.test} {verdict.filename}: {verdict.status}")
+            echo(f"{g.scenario} {verdict.test} {verdict.filename}: {verdict.shown()}")
         for run in g.runs:  # run.json says which round's submission the run went into
             run.annotate(round=round_)
     return root

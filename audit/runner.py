@@ -23,7 +23,8 @@ def _repeat(audited: RunInfo, mode: str, output_dir: Path, test: str | None, ech
         sut_class = None
     with tempfile.TemporaryDirectory(prefix="harness-audit-") as tmp:
         audit_config = write_audit_config(compliance_test(test), Path(tmp) / "audit.config") if test else None
-        record = run_benchmark(cfg, audit_config=audit_config, sut_class=sut_class, echo=echo)
+        record = run_benchmark(cfg, audit_config=audit_config, sut_class=sut_class, echo=echo,
+                               target_calibrated=audited.config.get(audited.scenario.target_key) is None)
     link = {"audited_run": audited.run_id, "audited_run_dir": str(audited.path)}
     # Read back rather than reuse `record`: run.json is what every later reader sees.
     return read_run(Path(cfg.output_dir) / record["run_id"]).annotate(audit={**link, "test": test} if test else link)

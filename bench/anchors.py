@@ -4,7 +4,7 @@ benchmark_app, on the same model file, per precision and scenario.
     python bench/anchors.py [--seconds 15] [--precisions fp32,int8] [--scenarios Offline,SingleStream]
                             [--ep auto] [--profile] [--rounds 1]
 
-Each cell measures, back to back: the bare engine (the harness's sessions and layout in a
+Each cell measures, back to back (the order rotates round by round): the bare engine (the harness's sessions and layout in a
 plain loop, bench/bare.py), `benchmark_app` (from the `openvino` package, pip install
 '.[bench]') with the THROUGHPUT hint at the harness's Offline batch or the LATENCY hint at
 batch 1, and the harness itself (`python -m harness run --duration SECONDS`, a LoadGen test).
@@ -12,7 +12,8 @@ All three run the file the harness runs: the source model for FP32 and BF16, its
 INT8 quantization for INT8. The harness runs untuned (no system profile; its default
 layout, harness.engine.layouts) unless --profile is given. Offline compares samples/s,
 SingleStream p90 latency; each ratio is a speed ratio, above 1 when the harness is faster.
-The machine is shared: the load average is printed with every cell.
+The machine is shared: the load average is printed with every cell, and with --rounds N
+the median ratio over the rounds and its range.
 """
 
 from __future__ import annotations
@@ -102,33 +103,49 @@ def load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def cell(precision: str, scenario: str, ep: str, seconds: float, profile: bool, out: Path, env: dict) -> dict:
+def cell(precision: str, scenario: str, ep: str, seconds: float, profile: bool, out: Path, env: dict,
+         turn: int = 0) -> dict:
+    """The three measurements of one cell, in an order rotated by `turn`: on a machine whose speed
+    drifts over minutes, a fixed order would favour whichever always runs first."""
     cfg = load_config(None, {"precision": precision, "scenario": scenario, "ep": ep, "quick": True, "duration": seconds,
                              "progress": False}, machine=this_machine() if profile else None)
     loads = [load()]
     setup = bare_setup(cfg)
     batch = setup.engines[0].batch_size
     shape = (batch, *setup.engines[0].input.shape[1:])
-    if scenario == "Offline":
-        bare = bare_offline(setup, seconds)
-    else:
-        bare = float(np.percentile(bare_single_stream(setup, seconds), 90)) / 1e6
     model = setup.model_path
-    del setup  # the bare sessions and their threads are gone before the next measurement
-    loads.append(load())
-    app = run_benchmark_app(model, precision, scenario, shape, seconds)
-    loads.append(load())
-    record = run_harness(precision, scenario, ep, seconds, out, env)
-    loads.append(load())
+    got: dict = {}
+
+    def bare() -> None:
+        nonlocal setup
+        if scenario == "Offline":
+            got["bare"] = bare_offline(setup, seconds)
+        else:
+            got["bare"] = float(np.percentile(bare_single_stream(setup, seconds), 90)) / 1e6
+        setup = None  # the bare sessions and their threads are gone before the next measurement
+
+    def app() -> None:
+        got["app"] = run_benchmark_app(model, precision, scenario, shape, seconds)
+
+    def harness() -> None:
+        got["record"] = run_harness(precision, scenario, ep, seconds, out, env)
+
+    steps = [bare, app, harness]
+    for step in steps[turn % 3:] + steps[:turn % 3]:
+        step()
+        loads.append(load())
+    record, app_result = got["record"], got["app"]
     value = record["result"]["value"]
-    harness = value if scenario == "Offline" else value / 1e6
-    anchor = app.throughput if scenario == "Offline" else app.latency_ms
+    harness_value = value if scenario == "Offline" else value / 1e6
+    anchor = app_result.throughput if scenario == "Offline" else app_result.latency_ms
     faster = (lambda a, b: a / b) if scenario == "Offline" else (lambda a, b: b / a)
+    streams, threads = app_result.streams, app_result.threads
     return {"precision": precision, "scenario": scenario, "ep": record["engine"]["ep"],
             "layout": _layout(record["placement"]), "source": record["placement"].get("source", "").split(" (")[0],
-            "batch": batch, "harness": harness, "bare": bare, "benchmark_app": anchor,
-            "app_streams": f"{app.streams}x{app.threads // app.streams}" if app.streams and app.threads else "?",
-            "vs_bare": faster(harness, bare), "vs_app": faster(harness, anchor), "load": "/".join(loads)}
+            "batch": batch, "harness": harness_value, "bare": got["bare"], "benchmark_app": anchor,
+            "app_streams": f"{streams}x{threads // streams}" if streams and threads else "?",
+            "vs_bare": faster(harness_value, got["bare"]), "vs_app": faster(harness_value, anchor),
+            "load": "/".join(loads)}
 
 
 def _layout(placement: dict) -> str:
@@ -154,6 +171,18 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def summary(rows: list[dict]) -> list[str]:
+    """Per precision and scenario over the rounds: the median ratio and its range."""
+    lines = []
+    for key in dict.fromkeys((r["precision"], r["scenario"]) for r in rows if "error" not in r):
+        cells = [r for r in rows if "error" not in r and (r["precision"], r["scenario"]) == key]
+        ratios = [f"{name} median {np.median([r[k] for r in cells]):.3f} "
+                  f"({min(r[k] for r in cells):.3f}-{max(r[k] for r in cells):.3f})"
+                  for name, k in (("harness/bare", "vs_bare"), ("harness/benchmark_app", "vs_app"))]
+        lines.append(f"{key[0]} {key[1]}, {len(cells)} rounds: " + "; ".join(ratios))
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="length of every measurement")
@@ -169,18 +198,20 @@ def main() -> int:
         env = dict(os.environ)
         if not args.profile:  # untuned: no system profile, so the default layout applies
             env["HARNESS_SYSTEMS_DIR"] = str(Path(tmp) / "no-profiles")
-        for _ in range(args.rounds):
+        for turn in range(args.rounds):
             for precision in args.precisions.split(","):
                 for scenario in args.scenarios.split(","):
                     out = Path(tempfile.mkdtemp(dir=tmp))
                     try:
-                        rows.append(cell(precision, scenario, args.ep, args.seconds, args.profile, out, env))
+                        rows.append(cell(precision, scenario, args.ep, args.seconds, args.profile, out, env, turn))
                     except (HarnessError, RuntimeError) as exc:
                         rows.append({"precision": precision, "scenario": scenario, "error": str(exc)})
                     print(table(rows[-1:])[-1], flush=True)
     print(f"\n{cpu_info()['model']}, {os.cpu_count()} CPUs; {args.seconds:g} s per measurement; "
           f"harness {'with its system profile' if args.profile else 'untuned'}")
     print("\n".join(table(rows)))
+    if args.rounds > 1:
+        print("\n".join(["", *summary(rows)]))
     return 0
 
 

@@ -1,8 +1,8 @@
 """Compliance tests, packaging and the checker, on quick runs of the tiny dominant-colour model.
 
-Quick runs are held to the relaxed thresholds the verifier and checker apply to
-them (a factor of 4 on performance, length rules waived); the faulty SUTs in
-faulty_suts.py are gross enough to fail even those.
+A quick run's compliance verdict is the official one; where it fails on timing alone
+(scores within a factor of 4) the quick check waives it, and says so. The faulty SUTs in
+faulty_suts.py are gross enough to fail even the factor of 4.
 """
 
 import json
@@ -24,7 +24,7 @@ from audit.package import package
 from audit.runner import run_accuracy, run_compliance
 from audit.runs import read_run
 from audit.truncate import truncate_accuracy_log
-from audit.verify import verify
+from audit.verify import WAIVED_MARK, verify
 from harness.cli.args import config_from_args
 from harness.cli.main import build_parser
 from harness.cli.main import main as harness_main
@@ -134,13 +134,20 @@ def test_test04_catches_a_caching_sut_and_passes_the_same_sut_without_cache(colo
         assert log.get("effective_performance_issue_same_index") == 3
         [verdicts[sut]] = verify("TEST04", perf, test04, None)
     # The cache answers 10-100x faster, far beyond the quick factor of 4 even on a loaded machine.
-    assert not verdicts["CachingSUT"].passed
+    assert not verdicts["CachingSUT"].passed and not verdicts["CachingSUT"].waived
     assert "as when a SUT caches results" in verdicts["CachingSUT"].reason
     # The honest SUT's two runs differ only by timing: its verdict must follow its numbers.
     honest = tmp_path / "verify_performance.txt"
     verdicts["SlowSUT"].write(tmp_path)
     assert verdicts["SlowSUT"].passed == verdict_follows_the_numbers(honest)
-    assert "relaxed to a factor of 4" in verdicts["SlowSUT"].text()
+    slow = verdicts["SlowSUT"]
+    assert "held for gross faults only to a factor of 4" in slow.text()
+    # The file says TEST PASS only where the official verifier would; a quick run that fails on
+    # timing alone, within the factor of 4, is marked waived and does not fail the audit.
+    assert ("TEST PASS" in slow.text()) == slow.passed
+    within = "factor of 4 (at most 4.00): within it" in slow.text()
+    assert slow.waived == (not slow.passed and within) and slow.ok == (slow.passed or within)
+    assert (WAIVED_MARK in slow.text()) == slow.waived
     assert "audit.config applied: yes" in verdicts["SlowSUT"].text()
     assert "settings as in the audited run: yes" in verdicts["SlowSUT"].text()
 
@@ -171,10 +178,6 @@ def formal_steps(formal_dir: Path, scenario: str = "Offline") -> dict[str, dict]
     return {key.split(" ", 1)[1]: value for key, value in steps.items() if key.startswith(f"{scenario} ")}
 
 
-def target_line(run_dir: Path) -> str:
-    return next(line for line in (run_dir / "user.conf").read_text().splitlines() if ".target_" in line)
-
-
 @pytest.mark.parametrize("scenario", ["Offline", "SingleStream"])
 def test_quick_formal_run_passes_the_quick_check(formal_runs, scenario):
     rc, directory = formal_runs[scenario]
@@ -183,13 +186,18 @@ def test_quick_formal_run_passes_the_quick_check(formal_runs, scenario):
     # Everything but the compliance runs' speed is decided by the runs' content; that speed is
     # timing. These trees are open-division trees, whose compliance tests the official checker
     # skips: a failed verdict is a warning, and the check passes either way.
-    timing_ok = all([verdict_follows_the_numbers(results / test / "verify_performance.txt")
-                     for test in ("TEST01", "TEST04")])
     assert report[0] == QUICK_NOTE  # the relaxation is said first
     assert rc == 0 and report[-1].startswith("check PASS (quick: relaxed rules)"), "\n".join(report)
-    if not timing_ok:
-        assert any(line.startswith("WARN (stricter than the official checker) ")
-                   and "verify_performance.txt: compliance test performance check failed" in line for line in report)
+    for test in ("TEST01", "TEST04"):
+        verify_file = results / test / "verify_performance.txt"
+        if verdict_follows_the_numbers(verify_file):  # the official verdict: TEST PASS
+            continue
+        # Failed on timing: waived within the quick factor of 4, a warning beyond it.
+        quick_line = next(line for line in verify_file.read_text().splitlines() if line.startswith("quick ("))
+        within = quick_line.endswith("within it")
+        assert any(line.startswith("waived (--quick): " if within else "WARN (stricter than the official checker) ")
+                   and f"{test}/verify_performance.txt: compliance test performance check failed" in line
+                   for line in report), "\n".join(report)
     state = json.loads((directory / "formal.json").read_text())
     assert set(state["steps"]) == {f"{scenario} {s}" for s in ("performance", "accuracy", "TEST01", "TEST04")} | {
         "package"}
@@ -200,7 +208,8 @@ def test_quick_formal_run_passes_the_quick_check(formal_runs, scenario):
         run = read_run(Path(steps[step]["run"]))
         assert run.audited_run == perf.run_id
         assert run.record["calibrated_target"] == perf.record["calibrated_target"]
-        assert target_line(run.path) == target_line(perf.path)
+        # Everything LoadGen was given is the audited run's: its target and its min_duration.
+        assert (run.path / "user.conf").read_text() == (perf.path / "user.conf").read_text()
         assert run.record["placement"]["instances"] == perf.record["placement"]["instances"]
     assert read_detail_log(results / "performance" / "run_1").seeds() == MLPERF_CONF_SEEDS
     accuracy_txt = (results / "accuracy" / "accuracy.txt").read_text().splitlines()
@@ -218,7 +227,7 @@ def test_the_full_check_rejects_a_quick_tree(formal_runs):
     lines = report.lines()
     assert QUICK_NOTE not in lines and not report.waived
     assert any("performance/run_1/mlperf_log_detail.txt: test duration less than 600 s in user config: "
-               "min_duration 500 ms < 600000 ms" in line for line in lines)
+               "min_duration 363 ms < 600000 ms" in line for line in lines)  # 0.5 s / 1.375, a short Offline run
     assert any("systems/tiny.json: fields still 'TO BE FILLED BY SUBMITTER'" in line for line in lines)
     assert all(line.startswith(("FAIL ", "WARN (stricter than the official checker) ", "note ", "checked ",
                                 "check FAIL")) for line in lines)
@@ -296,7 +305,9 @@ def test_checker_reports_a_wrong_seed(tree, undamaged):
 def test_checker_reports_failed_compliance_and_an_untruncated_log(tree, undamaged):
     offline = tree / "open/tester/results/tiny/resnet50/Offline"
     verify_file = offline / "TEST04" / "verify_performance.txt"
-    numbers = verify_file.read_text().splitlines()[:-1]  # the verdict line is replaced, whatever it was
+    # The verdict line is replaced, whatever it was, and a quick run's waiver, if any, is dropped:
+    # a failure not marked waived is never waived, whatever the scores.
+    numbers = [line for line in verify_file.read_text().splitlines()[:-1] if not line.startswith(WAIVED_MARK)]
     verify_file.write_text("\n".join([*numbers, "TEST FAIL: injected"]) + "\n")
     (offline / "accuracy" / "mlperf_log_accuracy.json").write_text(" " * 20_000)
     accuracy_txt = offline / "accuracy" / "accuracy.txt"
@@ -378,8 +389,9 @@ def test_audit_verify_rewrites_the_formal_runs_verdicts(formal_runs, tmp_path, c
         again = (tmp_path / name).read_text()
         assert again == (Path(steps["TEST01"]) / name).read_text() and again in out
     passed = verdict_follows_the_numbers(tmp_path / "verify_performance.txt")
+    waived = WAIVED_MARK in (tmp_path / "verify_performance.txt").read_text()
     assert (tmp_path / "verify_accuracy.txt").read_text().rstrip().endswith("TEST PASS")
-    assert rc == (0 if passed else 1)
+    assert rc == (0 if passed or waived else 1)
     assert audit_main(["verify", "TEST01", steps["TEST01"], "--audited", steps["performance"]]) == 2
     assert capsys.readouterr().err.strip() == ("audit: error: TEST01 needs the accuracy run to compare responses "
                                                "with; pass --accuracy-run DIR")
@@ -401,9 +413,13 @@ def test_python_m_audit_run(formal_runs, tmp_path, capsys):
                            "--output-dir", str(tmp_path / "t4")], capture_output=True, text=True,
                           env=os.environ, timeout=300)
     (run_dir,) = (tmp_path / "t4").iterdir()
-    verdict = (run_dir / "verify_performance.txt").read_text().rstrip().splitlines()[-1]
-    assert done.stdout.endswith(f"\nTEST04 run: {run_dir}\nTEST04 verify_performance.txt: {verdict}\n"), done.stderr
-    assert done.returncode == (0 if verdict_follows_the_numbers(run_dir / "verify_performance.txt") else 1)
+    text = (run_dir / "verify_performance.txt").read_text()
+    verdict, waived = text.rstrip().splitlines()[-1], WAIVED_MARK in text
+    shown = f"{verdict} (waived: quick run)" if waived else verdict
+    assert done.stdout.endswith(f"\nTEST04 run: {run_dir}\nTEST04 verify_performance.txt: {shown}\n"), done.stderr
+    # Exit 0 on the official TEST PASS, or on a failure a quick run is excused (marked waived).
+    passed = verdict_follows_the_numbers(run_dir / "verify_performance.txt")
+    assert done.returncode == (0 if passed or waived else 1)
     run = read_run(run_dir)
     assert (run.test, run.audited_run) == ("TEST04", perf.run_id)
     assert (run_dir / "audit.config").read_text() == TESTS["TEST04"].audit_config()

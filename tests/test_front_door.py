@@ -22,7 +22,7 @@ from harness.data.imagenet import read_dataset
 from harness.data.preprocess import decode_image, params_for
 from harness.files import exclusive
 from harness.loadgen.length import expected_length_s, length_line
-from harness.loadgen.settings import LoadGenSettings
+from harness.loadgen.settings import LoadGenSettings, render_user_conf
 from harness.terms import Scenario
 
 from conftest import colour_args
@@ -61,11 +61,18 @@ def test_a_formal_offline_run_says_its_length_and_how_to_make_it_short():
     # Calibrated at 50 samples/s (1.25 x the 40/s measured): 1.1 x 600 s x 50/s = 33,000 samples at 40/s.
     assert expected_length_s(formal, 50.0, calibrated=True) == pytest.approx(825.0)
     assert length_line(formal, 50.0, calibrated=True) == (
-        "  LoadGen test: about 14 min at the calibrated 50.0 samples/s; --quick makes it about 7 s, "
+        "  LoadGen test: about 14 min at the calibrated 50.0 samples/s; --quick makes it about 5 s, "
         "--duration SECONDS about that long (neither compliant)")
-    # A --duration under 600 s lowers mlperf.conf's 24,576-sample minimum too: 1.1 x 10 s x 50/s at 40/s.
+    # A --duration under 600 s lowers mlperf.conf's 24,576-sample minimum, and its query holds
+    # 10 s at the measured 40/s: min_duration is 10 s / (1.1 x 1.25), the slack and the margin.
     short = LoadGenSettings(Scenario.OFFLINE, quick=False, duration=10.0, dataset_size=1024)
-    assert expected_length_s(short, 50.0, calibrated=True) == pytest.approx(1.1 * 10 * 50 / 40)
+    assert expected_length_s(short, 50.0, calibrated=True) == pytest.approx(10.0)
+    assert "min_duration = 7272\n" in render_user_conf(short, 50.0, calibrated=True)
+    assert "min_duration = 9090\n" in render_user_conf(short, 40.0, calibrated=False)  # a given rate: no margin
+    # A formal run keeps mlperf.conf's 600 s, and a --duration of 600 s or more is taken as given.
+    assert "min_duration" not in render_user_conf(formal, 50.0, calibrated=True)
+    long = LoadGenSettings(Scenario.OFFLINE, quick=False, duration=900.0, dataset_size=1024)
+    assert "min_duration = 900000\n" in render_user_conf(long, 50.0, calibrated=True)
 
 
 def test_a_singlestream_run_lasts_its_minimum_duration_or_its_queries():

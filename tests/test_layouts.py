@@ -22,7 +22,8 @@ from conftest import colour_args
 from sysfs_trees import make_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from anchors import parse_benchmark_app  # noqa: E402
+from anchors import parse_benchmark_app, summary  # noqa: E402
+from reference import score as reference_score  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def _profile(directory: Path, machine: Machine, instances: int, threads: int) ->
 
 
 def test_a_system_profile_wins_over_the_default_and_flags_over_both(tmp_path, server):
-    machine = Machine("Test CPU", 48)
+    machine = Machine("Test CPU", 48, ("avx2",))
     path = _profile(tmp_path, machine, 2, 4)
     tuned = load_config(None, {"precision": "int8"}, systems=tmp_path, machine=machine)
     layout = run_layout(tuned, "openvino", server)
@@ -166,3 +167,21 @@ def test_anchors_reads_benchmark_app_throughput_percentile_and_streams():
     assert (parse_benchmark_app(median).percentile, parse_benchmark_app(median).latency_ms) == (50, 101.2)
     with pytest.raises(ValueError, match="no 'Throughput:' line"):
         parse_benchmark_app(BENCHMARK_APP_LATENCY.replace("Throughput:", "Rate:"))
+
+
+def test_anchors_summarises_rounds_by_median_and_range():
+    rows = [{"precision": "int8", "scenario": "Offline", "vs_bare": v, "vs_app": a}
+            for v, a in ((0.979, 0.940), (1.015, 0.989), (0.938, 0.954))]
+    rows.append({"precision": "fp32", "scenario": "Offline", "error": "benchmark_app exited 1"})
+    assert summary(rows) == ["int8 Offline, 3 rounds: harness/bare median 0.979 (0.938-1.015); "
+                             "harness/benchmark_app median 0.954 (0.940-0.989)"]
+
+
+def test_reference_bench_reads_loadgen_summaries_as_loadgen_writes_them():
+    offline = "Scenario : Offline\nMode     : PerformanceOnly\nSamples per second: 28.9721\nResult is : VALID\n"
+    single = ("Scenario : SingleStream\n90.00 percentile latency (ns)   : 40369027\n"
+              " * Early stopping 90.0th percentile estimate: 40682345\n")
+    assert reference_score(offline, "Offline") == 28.9721
+    assert reference_score(single, "SingleStream") == pytest.approx(40.369027)
+    with pytest.raises(ValueError, match="no 90th percentile line"):
+        reference_score(offline, "SingleStream")

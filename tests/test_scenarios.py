@@ -146,11 +146,16 @@ def test_compare_judges_multistream_on_its_p99(quick_runs, capsys):
 
 
 def test_a_short_duration_without_quick_lasts_about_that_long(colour_model, colour_data, tmp_path):
-    args = [a for a in colour_args(colour_model, colour_data, tmp_path, "--duration", "0.3") if a != "--quick"]
+    quick = ("--quick", "--duration", "0.05", "--target-qps", "1e7")  # calibrated, as a user's run is
+    args = [a for a in colour_args(colour_model, colour_data, tmp_path) if a not in quick] + ["--duration", "0.3"]
     assert main(args) == 0
     run = only_run(tmp_path, "Offline")
     log = read_detail_log(run)
-    # mlperf.conf's 24,576-sample minimum no longer holds the run: the query is sized from 0.3 s.
-    assert log.get("effective_min_query_count") == 1 and log.get("effective_min_duration_ms") == 300
+    # mlperf.conf's 24,576-sample minimum no longer holds the run: the query holds 0.3 s of work at
+    # the measured rate (the calibrated target over its 1.25 margin); LoadGen's 10 % slack and the
+    # margin come off min_duration: 300 ms / 1.375.
+    assert log.get("effective_min_query_count") == 1 and log.get("effective_min_duration_ms") == 218
     record = json.loads((run / "run.json").read_text())
+    measured_rate = record["calibrated_target"] / 1.25
+    assert log.get("effective_samples_per_query") == pytest.approx(0.3 * measured_rate, rel=0.005)  # ms rounding
     assert record["compliant_length"] is False and record["result"]["validity"] == "VALID"

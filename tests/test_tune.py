@@ -65,34 +65,46 @@ def tuned(key=KEY, instances=2, threads=1, batch=64, value=300.0):
     return TunedLayout(key, instances, threads, batch, "samples/s", value, "2026-11-28T12:00:00+00:00", 5.0)
 
 
-def test_profile_file_is_named_by_cpu_model_and_cores():
-    assert Machine("Intel(R) Xeon(R) Platinum 8480+", 112).file_name == "intel-xeon-platinum-8480-112c.toml"
-    assert Machine("AMD EPYC", 2).file_name == "amd-epyc-2c.toml"
+AVX2 = ("avx2", "fma")
+VNNI = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+
+
+def test_profile_file_is_named_by_cpu_model_cores_and_instruction_sets():
+    spr = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+    assert Machine("Intel(R) Xeon(R) Platinum 8480+", 112, spr).file_name == "intel-xeon-platinum-8480-112c-amx.toml"
+    assert Machine("AMD EPYC", 2, AVX2).file_name == "amd-epyc-2c-avx2.toml"
+    # One VM model name over two hosts: the faster one's layout is not the slower one's.
+    assert Machine("AMD EPYC", 2, VNNI).file_name == "amd-epyc-2c-avx512vnni.toml"
+    assert Machine("QEMU Virtual CPU", 2, ()).file_name == "qemu-virtual-cpu-2c-baseline.toml"
 
 
 def test_profile_round_trip_replaces_its_own_entry_and_keeps_a_backup(tmp_path):
-    machine = Machine("AMD EPYC", 2)
+    machine = Machine("AMD EPYC", 2, AVX2)
     path, backup = write_layout(machine, tuned(), tmp_path)
-    assert path == tmp_path / "amd-epyc-2c.toml" and backup is None
+    assert path == tmp_path / "amd-epyc-2c-avx2.toml" and backup is None
     other_key = LayoutKey("resnet50", "SingleStream", "int8", "auto", "", False, 0)
     write_layout(machine, tuned(other_key, 1, None, 1, 4.5), tmp_path)
     path, backup = write_layout(machine, tuned(batch=116, value=320.0), tmp_path)
-    assert backup == tmp_path / "amd-epyc-2c.toml.bak"
+    assert backup == tmp_path / "amd-epyc-2c-avx2.toml.bak"
     assert read_profile(backup)[1] == [tuned(), tuned(other_key, 1, None, 1, 4.5)]
     assert read_profile(path) == (machine, [tuned(other_key, 1, None, 1, 4.5), tuned(batch=116, value=320.0)])
     assert find_layout(machine, KEY, tmp_path) == (tuned(batch=116, value=320.0), path)
     assert find_layout(machine, LayoutKey("resnet50", "Offline", "fp32", "auto", "", False, 0), tmp_path) is None
-    assert find_layout(Machine("AMD EPYC", 4), KEY, tmp_path) is None
+    assert find_layout(Machine("AMD EPYC", 4, AVX2), KEY, tmp_path) is None
+    assert find_layout(Machine("AMD EPYC", 2, VNNI), KEY, tmp_path) is None
 
 
 def test_another_machines_profile_is_never_overwritten(tmp_path):
     # Two CPU names that slug alike share a file name; the file says whose it is.
-    write_layout(Machine("AMD EPYC", 2), tuned(), tmp_path)
-    before = (tmp_path / "amd-epyc-2c.toml").read_text()
-    with pytest.raises(ConfigError, match=r"amd-epyc-2c.toml belongs to another machine \(AMD EPYC, 2 cores\)"):
-        write_layout(Machine("AMD-EPYC", 2), tuned(), tmp_path)
-    assert (tmp_path / "amd-epyc-2c.toml").read_text() == before
-    assert find_layout(Machine("AMD-EPYC", 2), KEY, tmp_path) is None
+    write_layout(Machine("AMD EPYC", 2, AVX2), tuned(), tmp_path)
+    before = (tmp_path / "amd-epyc-2c-avx2.toml").read_text()
+    with pytest.raises(ConfigError, match=r"amd-epyc-2c-avx2.toml belongs to another machine \(AMD EPYC, 2 cores, avx2 fma\)"):
+        write_layout(Machine("AMD-EPYC", 2, AVX2), tuned(), tmp_path)
+    assert (tmp_path / "amd-epyc-2c-avx2.toml").read_text() == before
+    assert find_layout(Machine("AMD-EPYC", 2, AVX2), KEY, tmp_path) is None
+    # Same name and cores, other instruction sets of the same tier: the file says so too.
+    with pytest.raises(ConfigError, match=r"belongs to another machine \(AMD EPYC, 2 cores, avx2 fma\)"):
+        write_layout(Machine("AMD EPYC", 2, ("avx2",)), tuned(), tmp_path)
 
 
 def test_later_runs_take_the_tuned_layout_unless_the_user_chose(tmp_path):

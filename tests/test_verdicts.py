@@ -3,8 +3,8 @@
 The limits are written out here as the rules state them, not imported, so a changed
 threshold in audit.verify fails this file. TEST01: performance with accuracy logging within
 10 % of the audited run's (20 % for SingleStream latencies of at most 200 µs). TEST04: the
-same-sample run at most 1.10x as fast (Offline) or 1.20x (SingleStream). Quick runs: a
-factor of 4 either way.
+same-sample run under 1.10x as fast (Offline) or 1.20x (SingleStream). Quick runs keep those
+verdicts and are also held to a factor of 4 either way, the gross faults a run of seconds shows.
 """
 
 import pytest
@@ -23,10 +23,11 @@ def log_with_score(scenario: Scenario, value: float) -> LoadGenLog:
 
 
 def verdict(test: str, scenario: Scenario, reference: float, measured: float, quick: bool = False) -> str:
-    """The reason the comparison fails, "" when it passes."""
-    _, reason = compare_scores(test, scenario, log_with_score(scenario, reference),
-                               log_with_score(scenario, measured), quick)
-    return reason
+    """The reason the comparison fails at the official thresholds (at the quick factor when
+    quick), "" when it passes."""
+    check = compare_scores(test, scenario, log_with_score(scenario, reference), log_with_score(scenario, measured),
+                           quick)
+    return check.relaxed if quick else check.official
 
 
 CASES = [
@@ -48,6 +49,7 @@ CASES = [
     ("TEST01", SINGLE_STREAM, 200_001, 219_000, True),
     # TEST04: only a faster same-sample run fails (a cache); a slower one is no fault.
     ("TEST04", OFFLINE, 1000.0, 1099.0, True),
+    ("TEST04", OFFLINE, 1000.0, 1100.0, False),  # the official script passes only below the limit
     ("TEST04", OFFLINE, 1000.0, 1101.0, False),
     ("TEST04", OFFLINE, 1000.0, 500.0, True),
     ("TEST04", SINGLE_STREAM, 1_210_000, 1_010_000, True),  # 1.198x as fast
@@ -83,8 +85,12 @@ QUICK_CASES = [
 
 
 @pytest.mark.parametrize("test, scenario, reference, measured, passes", QUICK_CASES)
-def test_quick_runs_allow_a_factor_of_4_and_say_so(test, scenario, reference, measured, passes):
+def test_quick_runs_are_held_to_a_factor_of_4_besides_the_official_verdict(test, scenario, reference, measured,
+                                                                          passes):
     assert (verdict(test, scenario, reference, measured, quick=True) == "") is passes
-    lines, _ = compare_scores(test, scenario, log_with_score(scenario, reference), log_with_score(scenario, measured),
-                              quick=True)
-    assert any("relaxed to a factor of 4" in line for line in lines)
+    check = compare_scores(test, scenario, log_with_score(scenario, reference), log_with_score(scenario, measured),
+                           quick=True)
+    # Every case is beyond the official limits: the verdict the official verifier gives stays a failure.
+    assert check.official
+    assert check.lines[-1].startswith("quick (non-compliant) run, held for gross faults only to a factor of 4")
+    assert check.lines[-1].endswith("within it" if passes else "beyond it")

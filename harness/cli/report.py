@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.report.write import FIGURES, write_report
-
 HELP = "HTML and Markdown report (figures, statistics, system disclosure) of a run or sweep directory"
 
 
@@ -16,6 +14,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from harness.report.write import FIGURES, write_report  # matplotlib: 0.8 s that other commands skip
     paths = write_report(Path(args.dir), Path(args.output) if args.output else None)
     for reason in paths.skipped:
         print(f"harness: warning: left out of the report: {reason}", file=sys.stderr)

@@ -24,7 +24,6 @@ from harness.cpu.sysinfo import this_machine
 from harness.errors import ConfigError, HarnessError, RunFailed, RunInterrupted
 from harness.files import atomic_write_json, new_dir
 from harness.loadgen import benchmark
-from harness.report.write import write_report
 from harness.results.repeats import record_repeat, spread_of
 from harness.results.runjson import read_run_json
 from harness.terms import PRECISIONS, RUNNABLE_SCENARIOS, STUDY_SCENARIOS, Scenario
@@ -251,6 +250,7 @@ def main(args: argparse.Namespace) -> int:
     if sweep.repeats > 1:
         for line in cell_spreads(sweep):
             print(line)
+    from harness.report.write import write_report  # matplotlib: 0.8 s that other commands skip
     paths = write_report(sweep.path)
     print(f"report: {paths.html}\n        {paths.markdown}")
     return 3 if any(e.status.startswith("failed") for e in sweep.entries) else 0

@@ -1,9 +1,11 @@
 """System profiles: the best layout `harness tune` measured on a machine, for later runs.
 
-One TOML file per kind of machine, <systems dir>/<cpu-model-slug>-<N>c.toml, keyed by CPU
-model and physical core count. Each [[tuned]] entry holds the best instances, threads and
-batch size for one model, scenario, precision and execution provider under the CPU
-choices it was measured with (cpus, smt, reserve_cores); a run uses an entry only when
+One TOML file per kind of machine, <systems dir>/<cpu-model-slug>-<N>c-<isa>.toml, keyed by
+CPU model, physical core count and instruction sets: virtual machines show one model name
+("AMD EPYC") over hosts with and without AVX512-VNNI, and a layout tuned at 224 samples/s on
+one was applied on the other, which ran 29. Each [[tuned]] entry holds the best instances,
+threads and batch size for one model, scenario, precision and execution provider under the
+CPU choices it was measured with (cpus, smt, reserve_cores); a run uses an entry only when
 all of these match its own, since a layout tuned for 48 cores says nothing about 8.
 """
 
@@ -23,24 +25,34 @@ from harness.files import atomic_write_text, configs_dir
 SYSTEMS_DIR_ENV = "HARNESS_SYSTEMS_DIR"
 _HEADER = """\
 # System profile written by `harness tune`: the best layout measured on this machine.
-# Runs on a machine with this CPU model and core count use the [[tuned]] entry whose
-# model, scenario, precision, ep, cpus, smt and reserve_cores match theirs; --config and
-# flags override it. Re-tuning replaces the matching entry; the previous file is kept
-# beside this one as .bak.
+# Runs on a machine with this CPU model, core count and instruction sets use the [[tuned]]
+# entry whose model, scenario, precision, ep, cpus, smt and reserve_cores match theirs;
+# --config and flags override it. Re-tuning replaces the matching entry; the previous file
+# is kept beside this one as .bak.
 """
+
+
+# The instruction set that sets a machine's inference speed, best first: the file name's tag.
+ISA_TIERS = (("amx_int8", "amx"), ("avx512_bf16", "avx512bf16"), ("avx512_vnni", "avx512vnni"),
+             ("avx512f", "avx512"), ("avx_vnni", "avxvnni"), ("avx2", "avx2"))
 
 
 @dataclass(frozen=True)
 class Machine:
     cpu_model: str
     cores: int  # physical cores with an online CPU
+    isa: tuple[str, ...]  # the instruction-set flags harness.cpu.sysinfo reads, in its order
 
     @property
     def file_name(self) -> str:
-        """E.g. "Intel(R) Xeon(R) Platinum 8480+" with 112 cores -> intel-xeon-platinum-8480-112c.toml."""
+        """E.g. "Intel(R) Xeon(R) Platinum 8480+", 112 cores, AMX -> intel-xeon-platinum-8480-112c-amx.toml."""
         text = re.sub(r"\((r|tm)\)", "", self.cpu_model.lower())
         slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown-cpu"
-        return f"{slug}-{self.cores}c.toml"
+        tier = next((tag for flag, tag in ISA_TIERS if flag in self.isa), "baseline")
+        return f"{slug}-{self.cores}c-{tier}.toml"
+
+    def describe(self) -> str:
+        return f"{self.cpu_model}, {self.cores} cores, {' '.join(self.isa) or 'no listed instruction sets'}"
 
 
 def systems_dir() -> Path:
@@ -79,7 +91,7 @@ def read_profile(path: Path) -> tuple[Machine, list[TunedLayout]]:
         with open(path, "rb") as f:
             data = tomllib.load(f)
         system = data["system"]
-        machine = Machine(system["cpu_model"], system["cores"])
+        machine = Machine(system["cpu_model"], system["cores"], tuple(system["isa"]))
         layouts = [_layout(entry) for entry in data.get("tuned", [])]
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"system profile {path}: not valid TOML ({exc}); re-run harness tune "
@@ -96,7 +108,7 @@ def find_layout(machine: Machine, key: LayoutKey, directory: Path) -> tuple[Tune
     if not path.is_file():
         return None
     owner, layouts = read_profile(path)
-    if owner != machine:  # two CPU model names that slug alike: not this machine's profile
+    if owner != machine:  # names that slug alike, or other instruction sets: not this machine's profile
         return None
     return next(((layout, path) for layout in layouts if layout.key == key), None)
 
@@ -114,8 +126,8 @@ def write_layout(machine: Machine, layout: TunedLayout, directory: Path) -> tupl
         owner, layouts = read_profile(path)
         if owner != machine:
             raise ConfigError(
-                f"system profile {path} belongs to another machine ({owner.cpu_model}, "
-                f"{owner.cores} cores); move it away or set {SYSTEMS_DIR_ENV} to another directory")
+                f"system profile {path} belongs to another machine ({owner.describe()}); "
+                f"move it away or set {SYSTEMS_DIR_ENV} to another directory")
         backup = path.with_name(path.name + ".bak")
         try:
             shutil.copyfile(path, backup)

@@ -18,8 +18,9 @@ PACKAGES = ("onnxruntime-openvino", "onnxruntime", "mlcommons-loadgen", "numpy",
 
 
 def this_machine() -> Machine:
-    """The identity a system profile is kept under: CPU model and physical core count."""
-    return Machine(cpu_info()["model"], len(read_topology().cores))
+    """The identity a system profile is kept under: CPU model, physical cores, instruction sets."""
+    info = cpu_info()
+    return Machine(info["model"], len(read_topology().cores), tuple(info["isa"]))
 
 
 def cpu_info(root: Path = Path("/")) -> dict:

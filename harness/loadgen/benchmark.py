@@ -127,10 +127,12 @@ def _loadgen_settings(cfg: RunConfig, dataset_size: int) -> LoadGenSettings:
 
 
 def run_benchmark(cfg: RunConfig, stall_timeout_s: float | None = None, audit_config: Path | None = None,
-                  sut_class: str | None = None, echo=print) -> dict:
+                  sut_class: str | None = None, echo=print, target_calibrated: bool = False) -> dict:
     """Run one test; return run.json's content. Raises RunFailed if it did not complete,
     RunInterrupted on SIGINT or SIGTERM. `stall_timeout_s` None: stall_timeout().
     `sut_class` "module:Class" replaces the harness's SUT (tests inject faulty ones).
+    `target_calibrated`: cfg's target is another run's calibrated one (an audit repeating that
+    run), so that a short Offline run gets the same min_duration as the run it repeats.
 
     A Server performance run without a target rate first searches for the highest VALID
     rate in short runs (harness.loadgen.server_search), then runs at it."""
@@ -141,11 +143,11 @@ def run_benchmark(cfg: RunConfig, stall_timeout_s: float | None = None, audit_co
                 cfg, lambda step: _run(step, stall_timeout_s, None, sut_class, lambda *_: None, {}), echo)
             cfg = replace(cfg, target_qps=search.rate)
             return _run(cfg, stall_timeout_s, audit_config, sut_class, echo, {"server_search": search.to_json()})
-        return _run(cfg, stall_timeout_s, audit_config, sut_class, echo, {})
+        return _run(cfg, stall_timeout_s, audit_config, sut_class, echo, {}, target_calibrated)
 
 
 def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_class: str | None,
-         echo, extra: dict) -> dict:
+         echo, extra: dict, target_calibrated: bool = False) -> dict:
     inputs = resolve_inputs(cfg)
     artifact, dataset, spec = inputs.artifact, inputs.dataset, inputs.artifact.spec
     if cfg.cluster is None:
@@ -182,15 +184,15 @@ def _run(cfg: RunConfig, stall_timeout_s: float, audit_config: Path | None, sut_
         model_path, quantization = _model_for_precision(cfg, artifact, dataset, samples)
         record.update(quantization=quantization)
         choice = None if cfg.cluster else _prove_precision(cfg, record, model_path, echo)
+        target = getattr(cfg, cfg.scenario.target_key)
         job = TestJob(run_dir=run_dir, mode=cfg.mode, model_path=model_path, spec=spec, engine=choice,
                       samples_path=samples.filename, instances=plan.instances if plan else (),
-                      loadgen=_loadgen_settings(cfg, len(dataset)),
-                      target=getattr(cfg, cfg.scenario.target_key),
-                      audit_config=audit_config, sut_class=sut_class,
+                      loadgen=_loadgen_settings(cfg, len(dataset)), target=target,
+                      calibrated=target is None or target_calibrated, audit_config=audit_config, sut_class=sut_class,
                       cluster=_cluster_job(cfg, stall_timeout_s) if cfg.cluster else None)
         record.update(status="running")
         outcome = supervise(job, record, stall_timeout_s, cfg.progress, f"{cfg.scenario} {cfg.mode}",
-                            lambda target: echo(length_line(job.loadgen, target, calibrated=job.target is None)))
+                            lambda target: echo(length_line(job.loadgen, target, job.calibrated)))
         if outcome.failure is not None:
             record.fail(outcome.failure.cause, outcome.failure.detail)
             raise RunFailed(f"run FAILED: {outcome.failure.cause}; logs kept in {run_dir}")

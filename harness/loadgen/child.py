@@ -110,7 +110,7 @@ def _run(job: TestJob, events) -> None:
         side = _LocalSide(job, cache, events, on_error)
     events.put(Calibrated(side.target))
     user_conf = job.run_dir / "user.conf"
-    atomic_write_text(user_conf, render_user_conf(job.loadgen, side.target))
+    atomic_write_text(user_conf, render_user_conf(job.loadgen, side.target, job.calibrated))
     settings = load_test_settings(user_conf, job.loadgen.scenario, job.mode)
 
     log_output = lg.LogOutputSettings()

@@ -43,6 +43,9 @@ class TestJob:
     instances: tuple[Instance, ...]  # empty for a cluster run: the nodes place themselves
     loadgen: LoadGenSettings
     target: float | None  # expected samples/s or latency ms; None: measure
+    # The target holds OFFLINE_MARGIN over the measured rate: measured here (target None), or
+    # the calibrated target of the run an audit repeats.
+    calibrated: bool
     audit_config: Path | None = None
     progress_interval_s: float = 1.0
     # "module:Class" of a SUT to use instead of harness.loadgen.sut.SUT: tests substitute

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.loadgen.prepare import OFFLINE_MARGIN
-from harness.loadgen.settings import QUICK_DURATION_S, QUICK_MIN_QUERIES, LoadGenSettings, mlperf_conf
+from harness.loadgen.settings import (
+    OFFLINE_MARGIN,
+    OFFLINE_SLACK,
+    QUICK_DURATION_S,
+    QUICK_MIN_QUERIES,
+    LoadGenSettings,
+    min_duration_s,
+    mlperf_conf,
+)
 from harness.terms import MIN_DURATION_S, Scenario
 
-OFFLINE_SLACK = 1.1  # LoadGen sizes the Offline query for min_duration at the expected rate, plus 10 %
 LONG_S = 60.0  # a test this long says how to make it short
 
 
@@ -29,7 +35,7 @@ def expected_length_s(s: LoadGenSettings, target: float, calibrated: bool) -> fl
         return max(duration, queries * target / 1000)
     if s.scenario is Scenario.OFFLINE:
         rate = target / OFFLINE_MARGIN if calibrated else target
-        return max(queries, OFFLINE_SLACK * duration * target) / rate
+        return max(queries, OFFLINE_SLACK * min_duration_s(s.scenario, duration, short, calibrated) * target) / rate
     return max(duration, queries / target)  # queries arrive at the expected rate
 
 

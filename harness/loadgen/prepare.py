@@ -17,12 +17,10 @@ from harness.cpu.placement import Instance
 from harness.engine.session import Engine
 from harness.errors import RunFailed, one_line
 from harness.loadgen.events import ServerBatching
+from harness.loadgen.settings import OFFLINE_MARGIN
 from harness.terms import Scenario
 
 CALIBRATION_MIN_S = 1.0  # long enough that timer noise and per-batch overhead do not dominate
-# A short calibration on a shared machine can underestimate the rate, and an Offline query
-# sized too small ends before the minimum duration: INVALID. Oversizing only lengthens it.
-OFFLINE_MARGIN = 1.25
 
 
 class _Pinned(threading.Thread):
@@ -62,13 +60,15 @@ def pinned(cpus: tuple[int, ...], fn, what: str = "calibration") -> threading.Th
 def warm_up(instances: tuple[Instance, ...], engines: list[Engine], rows: np.ndarray) -> None:
     """First runs pay for allocation and kernel selection: keep them out of the test.
 
-    Two full batches, on the instance's pinned thread: after a batch-1 run the next full
-    batch was still slow (measured: 2.27 s against 1.94 s, ResNet-50 FP32 batch 116), and
-    a calibration that caught it sized quick Offline queries too small (INVALID).
+    Batch 1, then a full batch, on the instance's pinned thread: after a batch-1 run the next
+    full batch was still slow (measured: 2.27 s against 1.94 s, ResNet-50 FP32 batch 116), and
+    a calibration that caught it sized quick Offline queries too small (INVALID). The batch
+    after it ran at speed (2-core EPYC, FP32 batch 116: 8.41 s, then 8.01, 7.98, 8.53 s), so
+    calibration, which follows, needs no second warm-up batch: it cost every FP32 run 8 s there.
     """
     for e, inst in zip(engines, instances):
         e.input[:] = rows[np.arange(e.batch_size) % len(rows)]
-        pinned(inst.cpus, lambda e=e: (e.run(1), e.run(e.batch_size), e.run(e.batch_size)), "warm-up").join()
+        pinned(inst.cpus, lambda e=e: (e.run(1), e.run(e.batch_size)), "warm-up").join()
 
 
 def calibrate(scenario: Scenario, instances: tuple[Instance, ...], engines: list[Engine]) -> float:
