@@ -65,7 +65,7 @@ def harness(scenario: str, seconds: float, work: Path) -> float:
     command = [sys.executable, "-m", "harness", "run", "--scenario", scenario, "--precision", "int8", "--ep", "cpu",
                "--duration", f"{seconds:g}", "--output-dir", str(out), "--no-progress"]
     env = {**os.environ, "HARNESS_SYSTEMS_DIR": str(work / "no-profiles")}  # untuned: the default layout
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)  # the installed harness
     runs = [p for p in out.iterdir() if (p / "run.json").is_file()]
     if done.returncode != 0 or not runs:
         raise RuntimeError(f"harness exited {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")
