@@ -91,7 +91,8 @@ def run_benchmark_app(model: str, precision: str, scenario: str, shape: tuple, s
 def run_harness(precision: str, scenario: str, ep: str, seconds: float, out: Path, env: dict) -> dict:
     command = [sys.executable, "-m", "harness", "run", "--scenario", scenario, "--precision", precision, "--ep", ep,
                "--duration", f"{seconds:g}", "--output-dir", str(out), "--no-progress"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    # From the output directory: a source tree in the working directory would shadow an installed harness.
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=out)
     runs = sorted(p for p in out.iterdir() if (p / "run.json").is_file())
     if done.returncode != 0 or not runs:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]

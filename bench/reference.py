@@ -15,7 +15,6 @@ LoadGen test of --seconds. Offline compares samples/s, SingleStream p90 latency.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -25,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bare import bare_setup  # noqa: E402
+from anchors import load, run_harness  # noqa: E402
 
 from harness.config.runconfig import load_config  # noqa: E402
-from harness.loadgen.inputs import resolve_inputs  # noqa: E402
+from harness.loadgen.benchmark import _model_for_precision  # noqa: E402
+from harness.loadgen.inputs import preprocessed_samples, resolve_inputs  # noqa: E402
 
 # LoadGen's summary lines the two scores are read from.
 _RATE = re.compile(r"^Samples per second\s*:\s*([\d.]+)", re.M)
@@ -60,23 +60,6 @@ def reference(inference: Path, model: str, dataset: Path, scenario: str, threads
     return score(summary.read_text(), scenario)
 
 
-def harness(scenario: str, seconds: float, work: Path) -> float:
-    out = Path(tempfile.mkdtemp(dir=work))
-    command = [sys.executable, "-m", "harness", "run", "--scenario", scenario, "--precision", "int8", "--ep", "cpu",
-               "--duration", f"{seconds:g}", "--output-dir", str(out), "--no-progress"]
-    env = {**os.environ, "HARNESS_SYSTEMS_DIR": str(work / "no-profiles")}  # untuned: the default layout
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)  # the installed harness
-    runs = [p for p in out.iterdir() if (p / "run.json").is_file()]
-    if done.returncode != 0 or not runs:
-        raise RuntimeError(f"harness exited {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")
-    value = json.loads((runs[0] / "run.json").read_text())["result"]["value"]
-    return value if scenario == "Offline" else value / 1e6
-
-
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split()[0]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -88,20 +71,31 @@ def main() -> int:
         raise SystemExit("set MLPERF_INFERENCE_DIR to a checkout of mlcommons/inference")
     import onnxruntime as ort
     cfg = load_config(None, {"precision": "int8", "ep": "cpu", "quick": True, "progress": False})
-    model = bare_setup(cfg).model_path  # builds (or finds) the INT8 file the harness runs
-    dataset = resolve_inputs(cfg).dataset.root  # the synthetic images, with the val_map.txt both read
+    inputs = resolve_inputs(cfg)
+    samples = preprocessed_samples(inputs, progress=False)
+    # The INT8 file the harness runs (built once, then cached), and the synthetic images with
+    # the val_map.txt both runners read.
+    model, _ = _model_for_precision(cfg, inputs.artifact, inputs.dataset, samples)
+    dataset = inputs.dataset.root
     print(f"onnxruntime {ort.__version__}; model {model}; images {dataset}")
     print("| round | scenario | reference --threads 2 | reference --threads 1 | harness --ep cpu | "
           "harness vs the better reference | load 1-min |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        env = {**os.environ, "HARNESS_SYSTEMS_DIR": str(work / "no-profiles")}  # untuned: the default layout
+
+        def harness(scenario: str) -> float:
+            value = run_harness("int8", scenario, "cpu", args.seconds, Path(tempfile.mkdtemp(dir=work)),
+                                env)["result"]["value"]
+            return value if scenario == "Offline" else value / 1e6
+
         (work / "user.conf").write_text(USER_CONF)
         for turn in range(args.rounds):
             for scenario in args.scenarios.split(","):
                 steps = {"ref2": lambda: reference(inference, model, dataset, scenario, 2, args.seconds, work),
                          "ref1": lambda: reference(inference, model, dataset, scenario, 1, args.seconds, work),
-                         "harness": lambda: harness(scenario, args.seconds, work)}
+                         "harness": lambda: harness(scenario)}
                 names = list(steps)[turn % 3:] + list(steps)[:turn % 3]
                 got, loads = {}, [load()]
                 for name in names:

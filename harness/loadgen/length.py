@@ -12,13 +12,11 @@ from dataclasses import replace
 from harness.loadgen.settings import (
     OFFLINE_MARGIN,
     OFFLINE_SLACK,
-    QUICK_DURATION_S,
     QUICK_MIN_QUERIES,
     LoadGenSettings,
-    min_duration_s,
     mlperf_conf,
 )
-from harness.terms import MIN_DURATION_S, Scenario
+from harness.terms import Scenario
 
 LONG_S = 60.0  # a test this long says how to make it short
 
@@ -27,16 +25,13 @@ def expected_length_s(s: LoadGenSettings, target: float, calibrated: bool) -> fl
     """Seconds the timed test should take. `target` is what LoadGen was given: samples/s, or a
     query's latency in ms; `calibrated` when the harness measured it (an Offline target then
     holds OFFLINE_MARGIN over the measured rate)."""
-    duration = s.duration if s.duration is not None else QUICK_DURATION_S if s.quick else MIN_DURATION_S
-    # A short run (--quick, or a --duration under 600 s) has the quick query counts in user.conf.
-    short = s.quick or duration < MIN_DURATION_S
-    queries = QUICK_MIN_QUERIES[s.scenario] if short else mlperf_conf(s.scenario)["min_query_count"]
+    queries = QUICK_MIN_QUERIES[s.scenario] if s.short else mlperf_conf(s.scenario)["min_query_count"]
     if s.scenario.latency_bound:  # one query at a time, each about the expected latency
-        return max(duration, queries * target / 1000)
+        return max(s.duration_s, queries * target / 1000)
     if s.scenario is Scenario.OFFLINE:
         rate = target / OFFLINE_MARGIN if calibrated else target
-        return max(queries, OFFLINE_SLACK * min_duration_s(s.scenario, duration, short, calibrated) * target) / rate
-    return max(duration, queries / target)  # queries arrive at the expected rate
+        return max(queries, OFFLINE_SLACK * s.min_duration_s(calibrated) * target) / rate
+    return max(s.duration_s, queries / target)  # queries arrive at the expected rate
 
 
 def length_line(s: LoadGenSettings, target: float, calibrated: bool) -> str:

@@ -45,6 +45,31 @@ class LoadGenSettings:
     def performance_sample_count(self) -> int:
         return min(PERFORMANCE_SAMPLE_COUNT, self.dataset_size)
 
+    @property
+    def duration_s(self) -> float:
+        """How long the run was asked to last: --duration, else --quick's, else mlperf.conf's."""
+        if self.duration is not None:
+            return self.duration
+        return QUICK_DURATION_S if self.quick else MIN_DURATION_S
+
+    @property
+    def short(self) -> bool:
+        """--quick, or a --duration under 600 s: not compliant, and the quick query counts apply."""
+        return self.quick or self.duration_s < MIN_DURATION_S
+
+    def min_duration_s(self, calibrated: bool) -> float:
+        """LoadGen's min_duration; `calibrated` when the target holds OFFLINE_MARGIN over the rate.
+
+        A short Offline run's one query holds `duration_s` of work at the measured rate:
+        LoadGen sizes it as OFFLINE_SLACK x target x min_duration, and a calibrated target holds
+        OFFLINE_MARGIN, so min_duration is the duration divided by both. Left at the duration,
+        the test lasted 1.375 x as long (82 s of a 60 s run, measured). The run still ends VALID
+        unless the engines run OFFLINE_SLACK x OFFLINE_MARGIN faster than calibrated, as before.
+        """
+        if not (self.short and self.scenario is Scenario.OFFLINE):
+            return self.duration_s
+        return self.duration_s / (OFFLINE_SLACK * (OFFLINE_MARGIN if calibrated else 1.0))
+
 
 def render_user_conf(s: LoadGenSettings, expected: float, calibrated: bool) -> str:
     """`expected` is samples/s (Offline, Server) or a query's latency in ms (SingleStream,
@@ -57,29 +82,13 @@ def render_user_conf(s: LoadGenSettings, expected: float, calibrated: bool) -> s
         lines.append(f"{prefix}.target_qps = {expected:.4f}")
     if s.performance_sample_count != PERFORMANCE_SAMPLE_COUNT:
         lines.append(f"{prefix}.performance_sample_count_override = {s.performance_sample_count}")
-    duration = QUICK_DURATION_S if s.quick and s.duration is None else s.duration
-    short = s.quick or (duration is not None and duration < MIN_DURATION_S)
-    if duration is not None:
-        lines.append(f"{prefix}.min_duration = {int(min_duration_s(s.scenario, duration, short, calibrated) * 1000)}")
-    if short:
+    if s.quick or s.duration is not None:  # else mlperf.conf's, as a formal run must have it
+        lines.append(f"{prefix}.min_duration = {int(s.min_duration_s(calibrated) * 1000)}")
+    if s.short:
         # A run asked to last D seconds lasts about D: mlperf.conf's query count (24,576
         # samples Offline) would hold it far longer. Like --quick, it is not compliant.
         lines.append(f"{prefix}.min_query_count = {QUICK_MIN_QUERIES[s.scenario]}")
     return "\n".join(lines) + "\n"
-
-
-def min_duration_s(scenario: Scenario, duration: float, short: bool, calibrated: bool) -> float:
-    """LoadGen's min_duration for a run asked to last `duration` seconds.
-
-    A short Offline run's one query holds `duration` seconds of work at the measured rate:
-    LoadGen sizes it as OFFLINE_SLACK x target x min_duration, and a calibrated target holds
-    OFFLINE_MARGIN, so min_duration is the duration divided by both. Left at the duration,
-    the test lasted 1.375 x as long (82 s of a 60 s run, measured). The run still ends VALID
-    unless the engines run OFFLINE_SLACK x OFFLINE_MARGIN faster than calibrated, as before.
-    """
-    if not (short and scenario is Scenario.OFFLINE):
-        return duration
-    return duration / (OFFLINE_SLACK * (OFFLINE_MARGIN if calibrated else 1.0))
 
 
 def load_test_settings(user_conf: Path, scenario: Scenario, mode: str) -> lg.TestSettings:
